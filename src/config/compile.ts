@@ -1,0 +1,139 @@
+/**
+ * Compiles a validated config into an immutable snapshot: the route table, the clusters with
+ * their balancers, and per-route helpers, so a request does no config work beyond one lookup.
+ */
+import { type Balancer, LeastInFlight, WeightedRoundRobin } from "../lib/balancer.ts";
+import { RetryBudget } from "../lib/retry-budget.ts";
+import { type RouteParams, RouteTable } from "../lib/route-table.ts";
+import { wildcardBase } from "../lib/path.ts";
+import type { ClusterConfig, GatewayConfig, RetryOn, RouteConfig } from "./schema.ts";
+
+export interface CompiledTarget {
+  /** scheme://host[:port], as URL.origin gives it. */
+  origin: string;
+  /** The target URL's own path without a trailing slash ("" for none); prefixed to every request. */
+  basePath: string;
+}
+
+export interface CompiledCluster {
+  name: string;
+  targets: readonly CompiledTarget[];
+  /**
+   * Mutable per-isolate balancing state. It lives inside the snapshot so a config swap starts
+   * the new cluster definition with fresh state, and requests on the old snapshot keep theirs.
+   */
+  balancer: Balancer;
+  connectTimeoutMs: number;
+  responseTimeoutMs: number;
+}
+
+export interface CompiledRetry {
+  attempts: number;
+  on: ReadonlySet<RetryOn>;
+  /** Shared by every request on this route in this isolate. */
+  budget: RetryBudget;
+  backoffBaseMs: number;
+  backoffMaxMs: number;
+}
+
+export interface CompiledRoute {
+  id: string;
+  cluster: CompiledCluster;
+  timeoutMs: number;
+  retry: CompiledRetry | null;
+  allowHeaders: ReadonlySet<string> | null;
+  maxBodyBytes: number | null;
+  /** Maps the normalized request path (and route params) to the path sent upstream. */
+  upstreamPath: (path: string, params: RouteParams) => string;
+}
+
+export interface Snapshot {
+  version: string;
+  /** Epoch ms at which this isolate compiled it. */
+  compiledAt: number;
+  routeCount: number;
+  table: RouteTable<CompiledRoute>;
+}
+
+function compileCluster(name: string, cluster: ClusterConfig): CompiledCluster {
+  const weights = cluster.targets.map((t) => t.weight);
+  return {
+    name,
+    targets: cluster.targets.map((t) => {
+      const url = new URL(t.url);
+      return { origin: url.origin, basePath: url.pathname.replace(/\/+$/, "") };
+    }),
+    balancer: cluster.loadBalancing === "least-in-flight" ? new LeastInFlight(weights) : new WeightedRoundRobin(weights),
+    connectTimeoutMs: cluster.connectTimeoutMs,
+    responseTimeoutMs: cluster.responseTimeoutMs,
+  };
+}
+
+/** The part of `path` after a wildcard route's fixed prefix, without its leading slash. */
+function wildcardTail(path: string, base: string): string {
+  return path.length > base.length + 1 ? path.slice(base.length + 1) : "";
+}
+
+function compileRewrite(route: RouteConfig): CompiledRoute["upstreamPath"] {
+  const rewrite = route.rewrite;
+  if (!rewrite) return (path) => path;
+  if (rewrite.path !== undefined) {
+    const template = rewrite.path;
+    const routeBase = wildcardBase(route.match.path);
+    const templateBase = wildcardBase(template) ?? template;
+    const parts = templateBase.split("/");
+    return (path, params) => {
+      let out = parts.map((segment) => (segment.startsWith(":") ? (params[segment.slice(1)] ?? "") : segment)).join("/");
+      if (template.endsWith("/*") && routeBase !== undefined) {
+        const tail = wildcardTail(path, routeBase);
+        out = `${out}/${tail}`;
+      }
+      return out === "" ? "/" : out;
+    };
+  }
+  const strip = (rewrite.stripPrefix ?? "").replace(/\/$/, "");
+  const prefix = (rewrite.prefix ?? "").replace(/\/$/, "");
+  return (path) => {
+    const rest = strip !== "" && (path === strip || path.startsWith(`${strip}/`)) ? path.slice(strip.length) : path;
+    const out = prefix + rest;
+    return out === "" ? "/" : out.startsWith("/") ? out : `/${out}`;
+  };
+}
+
+/** Compiles a validated config. Throws only on a bug: validation has already ruled out bad input. */
+export function compileConfig(config: GatewayConfig, version: string, now: () => number = Date.now): Snapshot {
+  const clusters = new Map<string, CompiledCluster>();
+  for (const [name, cluster] of Object.entries(config.clusters)) clusters.set(name, compileCluster(name, cluster));
+
+  const entries = config.routes.map((route) => {
+    const cluster = clusters.get(route.cluster);
+    if (!cluster) throw new Error(`route ${route.id} names unknown cluster ${route.cluster}`);
+    const retry = route.retry;
+    const compiled: CompiledRoute = {
+      id: route.id,
+      cluster,
+      timeoutMs: route.timeoutMs,
+      retry:
+        retry && retry.attempts > 0
+          ? {
+              attempts: retry.attempts,
+              on: new Set(retry.on),
+              budget: new RetryBudget({ ratio: retry.budget.ratio, minPerSecond: retry.budget.minPerSecond }, now),
+              backoffBaseMs: retry.backoffMs.base,
+              backoffMaxMs: Math.max(retry.backoffMs.base, retry.backoffMs.max),
+            }
+          : null,
+      allowHeaders: route.requestHeaders ? new Set(route.requestHeaders.allow) : null,
+      maxBodyBytes: route.maxBodyBytes ?? null,
+      upstreamPath: compileRewrite(route),
+    };
+    return {
+      path: route.match.path,
+      methods: route.match.methods ? new Set<string>(route.match.methods) : null,
+      hosts: route.match.hosts ?? null,
+      payload: compiled,
+    };
+  });
+
+  return { version, compiledAt: now(), routeCount: entries.length, table: new RouteTable(entries) };
+}

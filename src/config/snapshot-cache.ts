@@ -1,0 +1,97 @@
+/**
+ * The isolate's current config snapshot. Requests read it from memory; a check of the KV pointer
+ * runs in the background (ctx.waitUntil) at most once per refresh interval, and a new snapshot
+ * replaces the old one in a single assignment. A request keeps the snapshot it started with.
+ */
+import type { ConfigValidationOptions } from "./schema.ts";
+import { type Snapshot, compileConfig } from "./compile.ts";
+import { type ConfigKv, readCurrentConfig } from "./store.ts";
+
+/** A refresh that has not finished in this long is presumed lost and may be started again. */
+const STUCK_REFRESH_MS = 30_000;
+
+export interface SnapshotSource {
+  kv: ConfigKv;
+  validation: ConfigValidationOptions;
+  refreshIntervalMs: number;
+}
+
+export type ConfigState = "loaded" | "missing" | "invalid" | "unreachable";
+
+export class SnapshotCache {
+  #snapshot: Snapshot | undefined;
+  #state: ConfigState = "missing";
+  #checkedAt = Number.NEGATIVE_INFINITY;
+  #refreshStartedAt: number | undefined;
+  readonly #now: () => number;
+  readonly #log: (event: Record<string, unknown>) => void;
+
+  constructor(now: () => number = Date.now, log: (event: Record<string, unknown>) => void = (e) => console.log(JSON.stringify(e))) {
+    this.#now = now;
+    this.#log = log;
+  }
+
+  /** The snapshot requests use, plus what the last check of KV found. */
+  status(): { snapshot: Snapshot | undefined; state: ConfigState } {
+    return { snapshot: this.#snapshot, state: this.#state };
+  }
+
+  /**
+   * Returns the snapshot to serve with. Only a cold isolate (no snapshot yet) awaits KV; otherwise
+   * a due check is handed to `waitUntil` and the current snapshot is returned at once.
+   */
+  async get(source: SnapshotSource, waitUntil: (p: Promise<unknown>) => void): Promise<Snapshot | undefined> {
+    const now = this.#now();
+    const due = now - this.#checkedAt >= source.refreshIntervalMs;
+    if (this.#snapshot === undefined) {
+      // Cold isolates load in the request: there is nothing else to serve with. A refused load is
+      // remembered for one interval so a missing config does not cost every request two KV reads.
+      if (due) await this.refresh(source);
+      return this.#snapshot;
+    }
+    const stuck = this.#refreshStartedAt !== undefined && now - this.#refreshStartedAt > STUCK_REFRESH_MS;
+    if (due && (this.#refreshStartedAt === undefined || stuck)) waitUntil(this.refresh(source));
+    return this.#snapshot;
+  }
+
+  /** Checks KV once and swaps in a new snapshot if the pointer moved to a valid config. */
+  async refresh(source: SnapshotSource): Promise<void> {
+    this.#refreshStartedAt = this.#now();
+    try {
+      const read = await readCurrentConfig(source.kv, source.validation, this.#snapshot?.version);
+      switch (read.kind) {
+        case "unchanged":
+          this.#state = "loaded";
+          break;
+        case "missing":
+          // Keep serving the last good snapshot: a deleted pointer must not take the gateway down.
+          this.#state = this.#snapshot ? "loaded" : "missing";
+          this.#log({ level: "error", event: "config.missing" });
+          break;
+        case "invalid":
+          this.#state = this.#snapshot ? "loaded" : "invalid";
+          this.#log({ level: "error", event: "config.invalid", version: read.version, issues: read.issues.slice(0, 20) });
+          break;
+        case "loaded": {
+          const snapshot = compileConfig(read.config, read.version, this.#now);
+          this.#snapshot = snapshot;
+          this.#state = "loaded";
+          this.#log({ level: "info", event: "config.loaded", version: read.version, routes: snapshot.routeCount });
+          break;
+        }
+      }
+    } catch (error) {
+      this.#state = this.#snapshot ? "loaded" : "unreachable";
+      this.#log({ level: "error", event: "config.unreachable", error: error instanceof Error ? error.name : "unknown" });
+    } finally {
+      this.#checkedAt = this.#now();
+      this.#refreshStartedAt = undefined;
+    }
+  }
+}
+
+/**
+ * The isolate's cache. Module scope is deliberate: isolates serve many requests, and the snapshot
+ * is read-only to them; a Worker has one CONFIG namespace, so one cache per isolate suffices.
+ */
+export const snapshotCache = new SnapshotCache();

@@ -1,0 +1,68 @@
+/**
+ * The config's layout in KV: each published version under its own immutable key, and one pointer
+ * key naming the current version. Writers put the version first and the pointer last, so a reader
+ * never sees a pointer to a version that is not there yet.
+ */
+import { type ConfigIssue, type ConfigValidationOptions, type GatewayConfig, parseConfig } from "./schema.ts";
+
+export const CONFIG_POINTER_KEY = "config/current";
+
+/** The KV key of one published config version. */
+export function configVersionKey(version: string): string {
+  return `config/versions/${version}`;
+}
+
+const VERSION = /^[A-Za-z0-9._-]{1,128}$/;
+
+/** The minimal KV surface the store needs, so scripts can hand it another implementation. */
+export interface ConfigKv {
+  get(key: string): Promise<string | null>;
+  put(key: string, value: string): Promise<void>;
+}
+
+export type ConfigRead =
+  | { kind: "unchanged" }
+  | { kind: "missing" }
+  | { kind: "invalid"; version: string; issues: ConfigIssue[] }
+  | { kind: "loaded"; version: string; config: GatewayConfig };
+
+/**
+ * Reads the current config. When the pointer still names `knownVersion`, the version document is
+ * not fetched again.
+ */
+export async function readCurrentConfig(kv: ConfigKv, options: ConfigValidationOptions, knownVersion?: string): Promise<ConfigRead> {
+  const version = (await kv.get(CONFIG_POINTER_KEY))?.trim();
+  if (!version) return { kind: "missing" };
+  if (version === knownVersion) return { kind: "unchanged" };
+  if (!VERSION.test(version)) return { kind: "invalid", version, issues: [{ path: "(pointer)", message: "names a malformed version" }] };
+  const text = await kv.get(configVersionKey(version));
+  if (text === null) return { kind: "invalid", version, issues: [{ path: "(pointer)", message: `names version '${version}', which is not stored` }] };
+  let document: unknown;
+  try {
+    document = JSON.parse(text);
+  } catch {
+    return { kind: "invalid", version, issues: [{ path: "(root)", message: "is not valid JSON" }] };
+  }
+  const parsed = parseConfig(document, options);
+  return parsed.ok ? { kind: "loaded", version, config: parsed.config } : { kind: "invalid", version, issues: parsed.issues };
+}
+
+/** A new version id: sortable by time, unique by content hash. */
+export async function newConfigVersion(text: string, now: number = Date.now()): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));
+  const hash = Array.from(digest.slice(0, 4), (b) => b.toString(16).padStart(2, "0")).join("");
+  return `${new Date(now).toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z")}-${hash}`;
+}
+
+export type PublishResult = { ok: true; version: string } | { ok: false; issues: ConfigIssue[] };
+
+/** Validates and publishes a config. An invalid config is refused and KV is left untouched. */
+export async function publishConfig(kv: ConfigKv, document: unknown, options: ConfigValidationOptions): Promise<PublishResult> {
+  const parsed = parseConfig(document, options);
+  if (!parsed.ok) return { ok: false, issues: parsed.issues };
+  const text = JSON.stringify(document);
+  const version = await newConfigVersion(text);
+  await kv.put(configVersionKey(version), text);
+  await kv.put(CONFIG_POINTER_KEY, version);
+  return { ok: true, version };
+}

@@ -1,0 +1,57 @@
+/**
+ * Bindings and variables of the Worker, read and validated once per isolate.
+ */
+import type { ConfigValidationOptions } from "./config/schema.ts";
+import type { RouteLookup } from "./lib/route-table.ts";
+import type { CompiledRoute, Snapshot } from "./config/compile.ts";
+
+export interface Bindings {
+  /** KV namespace holding the versioned config and the pointer to the current version. */
+  CONFIG: KVNamespace;
+  /** "true" accepts loopback/private upstream addresses. Development only. */
+  ALLOW_PRIVATE_UPSTREAMS?: string;
+  /** How often an isolate checks KV for a new config version, in milliseconds (default 5000). */
+  CONFIG_REFRESH_INTERVAL_MS?: string;
+}
+
+/** Per-request values the stages hand on, in pipeline order. */
+export interface Variables {
+  requestId: string;
+  traceparent: string;
+  tracestate: string | null;
+  snapshot: Snapshot;
+  route: CompiledRoute;
+  routeParams: Extract<RouteLookup<CompiledRoute>, { kind: "matched" }>["params"];
+  /** The normalized request path: matched against routes and, after rewriting, forwarded. */
+  normalizedPath: string;
+}
+
+export interface AppEnv {
+  Bindings: Bindings;
+  Variables: Variables;
+}
+
+export interface GatewaySettings {
+  validation: ConfigValidationOptions;
+  configRefreshIntervalMs: number;
+}
+
+const DEFAULT_REFRESH_MS = 5_000;
+
+// Keyed by the env object, which the runtime keeps for the isolate's lifetime: parsing it once
+// keeps string-to-number work off the hot path.
+const settingsCache = new WeakMap<Bindings, GatewaySettings>();
+
+/** The deployment settings derived from the bindings. Malformed values fall back to safe defaults. */
+export function gatewaySettings(env: Bindings): GatewaySettings {
+  let settings = settingsCache.get(env);
+  if (!settings) {
+    const interval = Number(env.CONFIG_REFRESH_INTERVAL_MS ?? DEFAULT_REFRESH_MS);
+    settings = {
+      validation: { allowPrivateUpstreams: env.ALLOW_PRIVATE_UPSTREAMS === "true" },
+      configRefreshIntervalMs: Number.isFinite(interval) && interval >= 0 ? interval : DEFAULT_REFRESH_MS,
+    };
+    settingsCache.set(env, settings);
+  }
+  return settings;
+}

@@ -1,0 +1,59 @@
+/**
+ * The gateway's one error vocabulary. Every response the gateway makes itself is an RFC 9457
+ * problem document built here, from a closed set of codes; nothing else writes error bodies.
+ */
+
+const PROBLEMS = {
+  "bad-request": { status: 400, title: "Bad request" },
+  "invalid-path": { status: 400, title: "Invalid request path" },
+  "route-not-found": { status: 404, title: "No route matches this request" },
+  "method-not-allowed": { status: 405, title: "Method not allowed" },
+  "payload-too-large": { status: 413, title: "Request body too large" },
+  "internal-error": { status: 500, title: "Internal gateway error" },
+  "upstream-unavailable": { status: 502, title: "Upstream unavailable" },
+  "config-unavailable": { status: 503, title: "Gateway configuration unavailable" },
+  "upstream-timeout": { status: 504, title: "Upstream timed out" },
+} as const satisfies Record<string, { status: number; title: string }>;
+
+export type ProblemCode = keyof typeof PROBLEMS;
+
+/** Stable problem type URIs: `urn:edgegate:problem:<code>`, listed in the README. */
+export function problemType(code: ProblemCode): string {
+  return `urn:edgegate:problem:${code}`;
+}
+
+export function problemStatus(code: ProblemCode): number {
+  return PROBLEMS[code].status;
+}
+
+/** An error the gateway answers with a problem document. `detail` must be safe to show a client. */
+export class GatewayError extends Error {
+  readonly code: ProblemCode;
+  readonly detail: string | undefined;
+  readonly headers: Record<string, string>;
+
+  constructor(code: ProblemCode, detail?: string, headers: Record<string, string> = {}) {
+    super(detail ?? PROBLEMS[code].title);
+    this.name = "GatewayError";
+    this.code = code;
+    this.detail = detail;
+    this.headers = headers;
+  }
+}
+
+/** Renders a problem+json response. Never includes stacks, upstream addresses or exception text. */
+export function problemResponse(code: ProblemCode, requestId: string, detail?: string, headers: Record<string, string> = {}): Response {
+  const { status, title } = PROBLEMS[code];
+  const body: Record<string, unknown> = { type: problemType(code), title, status };
+  if (detail !== undefined) body.detail = detail;
+  body.requestId = requestId;
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: {
+      ...headers,
+      "content-type": "application/problem+json",
+      "cache-control": "no-store",
+      "x-request-id": requestId,
+    },
+  });
+}

@@ -1,0 +1,27 @@
+/**
+ * edgegate's composition root: the order of the pipeline stages, and nothing else.
+ * id -> route -> proxy. Errors from any stage become problem+json in one place.
+ */
+import { Hono } from "hono";
+import type { AppEnv } from "./env.ts";
+import { GatewayError, problemResponse } from "./errors.ts";
+import { health } from "./routes/health.ts";
+import { matchRoute } from "./stages/match-route/index.ts";
+import { proxy } from "./stages/proxy/index.ts";
+import { requestId } from "./stages/request-id/index.ts";
+
+const app = new Hono<AppEnv>();
+
+app.use(requestId);
+app.get("/__gateway/health", health);
+app.all("*", matchRoute, proxy);
+
+app.onError((error, c) => {
+  const id = c.var.requestId ?? crypto.randomUUID();
+  if (error instanceof GatewayError) return problemResponse(error.code, id, error.detail, error.headers);
+  // Anything else is a gateway bug: log it for the operator, tell the client nothing about it.
+  console.error(JSON.stringify({ level: "error", event: "gateway.unhandled", requestId: id, error: error instanceof Error ? { name: error.name, message: error.message, stack: error.stack } : String(error) }));
+  return problemResponse("internal-error", id);
+});
+
+export default app;

@@ -1,0 +1,46 @@
+/**
+ * Request identity: X-Request-Id and W3C Trace Context (https://www.w3.org/TR/trace-context/).
+ */
+
+/** A client's X-Request-Id is kept if it is short, visible ASCII; anything else is replaced. */
+const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
+
+/** traceparent, version 00 layout; later versions must still start with these fields (spec 4.3). */
+const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$/;
+
+const HEX_BYTE = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
+
+function randomHex(bytes: number): string {
+  const buffer = crypto.getRandomValues(new Uint8Array(bytes));
+  let out = "";
+  for (const byte of buffer) out += HEX_BYTE[byte];
+  return out;
+}
+
+/** The client's request id if acceptable, otherwise a fresh UUID. */
+export function requestIdFrom(clientValue: string | null): string {
+  return clientValue !== null && REQUEST_ID.test(clientValue) ? clientValue : crypto.randomUUID();
+}
+
+export interface TraceContext {
+  /** The traceparent to send upstream: the caller's trace, with the gateway as the parent span. */
+  traceparent: string;
+  /** Passed on only alongside a valid incoming traceparent (spec section 3.3). */
+  tracestate: string | null;
+}
+
+/** Continues the caller's trace when its traceparent is valid, otherwise starts a new one. */
+export function traceContextFrom(traceparent: string | null, tracestate: string | null): TraceContext {
+  const spanId = randomHex(8);
+  const parsed = traceparent === null ? null : TRACEPARENT.exec(traceparent.trim());
+  if (parsed) {
+    const [, version, traceId, parentId, flags, rest] = parsed as unknown as [string, string, string, string, string, string | undefined];
+    const valid =
+      version !== "ff" &&
+      !(version === "00" && rest !== undefined) &&
+      !/^0+$/.test(traceId) &&
+      !/^0+$/.test(parentId);
+    if (valid) return { traceparent: `00-${traceId}-${spanId}-${flags}`, tracestate };
+  }
+  return { traceparent: `00-${randomHex(16)}-${spanId}-01`, tracestate: null };
+}

@@ -1,0 +1,74 @@
+/**
+ * Stage 2: normalizes the path once, takes the isolate's config snapshot and finds the route.
+ * The normalized path is what later stages forward, so the upstream sees the path that matched.
+ */
+import { createMiddleware } from "hono/factory";
+import { type AppEnv, gatewaySettings } from "../../env.ts";
+import { snapshotCache } from "../../config/snapshot-cache.ts";
+import { GatewayError } from "../../errors.ts";
+import { normalizePath } from "../../lib/path.ts";
+
+/** Methods the gateway proxies at all. TRACE would reflect credentials (XST); CONNECT opens tunnels. */
+const PROXIED_METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]);
+
+const PROXIED_ALLOW = [...PROXIED_METHODS].join(", ");
+
+const PATH_REJECTIONS = {
+  "encoded-slash": "The path contains an encoded '/' or '\\' (%2F, %5C), which the gateway does not accept.",
+  "invalid-escape": "The path contains a malformed percent-escape.",
+  "nul-byte": "The path contains an encoded NUL (%00).",
+} as const;
+
+/** Host without port, lower-case, from the URL the runtime parsed. */
+function requestHost(url: string): string {
+  const start = url.indexOf("//") + 2;
+  let end = start;
+  while (end < url.length) {
+    const ch = url.charCodeAt(end);
+    if (ch === 47 || ch === 63 || ch === 35) break; // / ? #
+    end++;
+  }
+  const authority = url.slice(start, end);
+  const host = authority.startsWith("[") ? authority.slice(0, authority.indexOf("]") + 1) : (authority.split(":")[0] ?? "");
+  return host.toLowerCase();
+}
+
+/** The raw path of a URL string, without query or fragment. */
+function rawPath(url: string): string {
+  const start = url.indexOf("/", url.indexOf("//") + 2);
+  if (start === -1) return "/";
+  let end = url.indexOf("?", start);
+  const hash = url.indexOf("#", start);
+  if (end === -1 || (hash !== -1 && hash < end)) end = hash;
+  return end === -1 ? url.slice(start) : url.slice(start, end);
+}
+
+export const matchRoute = createMiddleware<AppEnv>(async (c, next) => {
+  const method = c.req.method;
+  const url = c.req.url;
+  if (!PROXIED_METHODS.has(method)) {
+    throw new GatewayError("method-not-allowed", `${method} is not proxied by this gateway.`, { allow: PROXIED_ALLOW });
+  }
+
+  const normalized = normalizePath(rawPath(url));
+  if (!normalized.ok) throw new GatewayError("invalid-path", PATH_REJECTIONS[normalized.reason]);
+
+  const settings = gatewaySettings(c.env);
+  const snapshot = await snapshotCache.get(
+    { kv: c.env.CONFIG, validation: settings.validation, refreshIntervalMs: settings.configRefreshIntervalMs },
+    (p) => c.executionCtx.waitUntil(p),
+  );
+  if (!snapshot) throw new GatewayError("config-unavailable", "The gateway has no valid configuration loaded.", { "retry-after": "5" });
+
+  const lookup = snapshot.table.lookup(requestHost(url), method, normalized.path);
+  if (lookup.kind === "not-found") throw new GatewayError("route-not-found");
+  if (lookup.kind === "method-not-allowed") {
+    throw new GatewayError("method-not-allowed", `${method} is not allowed on this route.`, { allow: lookup.allow.join(", ") });
+  }
+
+  c.set("snapshot", snapshot);
+  c.set("route", lookup.payload);
+  c.set("routeParams", lookup.params);
+  c.set("normalizedPath", normalized.path);
+  await next();
+});

@@ -1,0 +1,108 @@
+/**
+ * Last stage: forwards the request to the route's cluster and streams the answer back. Bodies are
+ * never buffered; retries happen only where they are safe (idempotent method, no request body)
+ * and within the route's attempts, deadline and retry budget.
+ */
+import { createMiddleware } from "hono/factory";
+import type { CompiledRetry } from "../../config/compile.ts";
+import type { RetryOn } from "../../config/schema.ts";
+import type { AppEnv } from "../../env.ts";
+import { GatewayError } from "../../errors.ts";
+import { downstreamResponseHeaders, upstreamRequestHeaders } from "../../lib/headers.ts";
+import { limitBody } from "./body-limit.ts";
+import { type AttemptFailure, sendAttempt } from "./forward.ts";
+
+/** RFC 9110 section 9.2.2: repeating these has the same effect as sending them once. */
+const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE"]);
+
+function retriableStatus(on: ReadonlySet<RetryOn>, status: number): boolean {
+  if (status < 500) return false;
+  if (on.has("5xx")) return true;
+  return on.has("gateway-error") && (status === 502 || status === 503 || status === 504);
+}
+
+/** Full-jitter exponential backoff (AWS architecture blog), capped. */
+function backoffMs(retry: CompiledRetry, retryNumber: number): number {
+  const ceiling = Math.min(retry.backoffMaxMs, retry.backoffBaseMs * 2 ** (retryNumber - 1));
+  return Math.floor(Math.random() * ceiling);
+}
+
+function queryOf(url: string): string {
+  const q = url.indexOf("?");
+  return q === -1 ? "" : url.slice(q);
+}
+
+export const proxy = createMiddleware<AppEnv>(async (c) => {
+  const request = c.req.raw;
+  const route = c.var.route;
+  const cluster = route.cluster;
+
+  let body = request.body;
+  let bodyExceeded = () => false;
+  if (body !== null && route.maxBodyBytes !== null) {
+    const declared = request.headers.get("content-length");
+    if (declared !== null) {
+      // Refuse before reading a byte; the runtime holds the body to its declared length.
+      if (Number(declared) > route.maxBodyBytes) throw new GatewayError("payload-too-large", `The body may be at most ${route.maxBodyBytes} bytes.`);
+    } else {
+      const limited = limitBody(body, route.maxBodyBytes);
+      body = limited.body;
+      bodyExceeded = limited.exceeded;
+    }
+  }
+
+  const url = request.url;
+  const headers = upstreamRequestHeaders(
+    request.headers,
+    {
+      ip: request.headers.get("cf-connecting-ip"),
+      proto: url.startsWith("https:") ? "https" : "http",
+      host: request.headers.get("host") ?? new URL(url).host,
+    },
+    { allow: route.allowHeaders, requestId: c.var.requestId, traceparent: c.var.traceparent, tracestate: c.var.tracestate },
+  );
+  const pathAndQuery = route.upstreamPath(c.var.normalizedPath, c.var.routeParams) + queryOf(url);
+  const method = request.method;
+  const deadline = Date.now() + route.timeoutMs;
+  const retry = route.retry !== null && body === null && IDEMPOTENT.has(method) ? route.retry : null;
+  retry?.budget.recordRequest();
+
+  const tried = new Set<number>();
+  let lastFailure: AttemptFailure = "connect-failure";
+  for (let attempt = 0; ; attempt++) {
+    const targetIndex = cluster.balancer.pick(tried);
+    tried.add(targetIndex);
+    const target = cluster.targets[targetIndex];
+    if (target === undefined) throw new GatewayError("upstream-unavailable");
+
+    cluster.balancer.started(targetIndex);
+    const result = await sendAttempt(cluster, { target, pathAndQuery, method, headers, body, deadline }).finally(() =>
+      cluster.balancer.finished(targetIndex),
+    );
+    if (bodyExceeded()) {
+      if (result.kind === "response") await result.response.body?.cancel();
+      throw new GatewayError("payload-too-large", `The body may be at most ${route.maxBodyBytes} bytes.`);
+    }
+
+    const mayRetry = retry !== null && attempt < retry.attempts && Date.now() < deadline;
+    if (result.kind === "response") {
+      const { response } = result;
+      if (!(mayRetry && retriableStatus(retry.on, response.status) && retry.budget.tryRetry())) {
+        return new Response(response.body, {
+          status: response.status,
+          statusText: response.statusText,
+          headers: downstreamResponseHeaders(response.headers, c.var.requestId),
+        });
+      }
+      await response.body?.cancel();
+    } else {
+      lastFailure = result.failure;
+      if (!(mayRetry && retry.on.has(result.failure) && retry.budget.tryRetry())) break;
+    }
+    const pause = Math.min(backoffMs(retry, attempt + 1), deadline - Date.now());
+    if (pause > 0) await new Promise((resolve) => setTimeout(resolve, pause));
+  }
+
+  if (lastFailure === "timeout") throw new GatewayError("upstream-timeout", "The upstream did not answer in time.");
+  throw new GatewayError("upstream-unavailable", "The upstream could not be reached.");
+});

@@ -1,0 +1,151 @@
+/**
+ * A real HTTP origin for integration tests, run in Node by the global setup. Its endpoints play
+ * the upstream behaviours the gateway must handle; `/__control/*` lets tests observe and steer it.
+ */
+import { createHash } from "node:crypto";
+import { type IncomingMessage, type Server, type ServerResponse, createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+
+const CHUNK = Buffer.alloc(64 * 1024, "x");
+
+interface OriginState {
+  hits: Map<string, number>;
+  /** Bytes of a lock-step upload received so far, by id. */
+  received: Map<string, number>;
+  /** Lock-step downloads waiting for the client to confirm the first chunk, by id. */
+  releases: Map<string, () => void>;
+}
+
+function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { "content-type": "application/json", ...headers });
+  res.end(JSON.stringify(body));
+}
+
+function bump(state: OriginState, key: string): number {
+  const n = (state.hits.get(key) ?? 0) + 1;
+  state.hits.set(key, n);
+  return n;
+}
+
+async function drain(req: IncomingMessage, onChunk?: (total: number) => void): Promise<{ bytes: number; sha256: string }> {
+  const hash = createHash("sha256");
+  let bytes = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    hash.update(chunk);
+    bytes += chunk.length;
+    onChunk?.(bytes);
+  }
+  return { bytes, sha256: hash.digest("hex") };
+}
+
+/** Writes `bytes` of the deterministic pattern, respecting back-pressure. */
+async function writePattern(res: ServerResponse, bytes: number): Promise<void> {
+  let left = bytes;
+  while (left > 0) {
+    const piece = left >= CHUNK.length ? CHUNK : CHUNK.subarray(0, left);
+    left -= piece.length;
+    if (!res.write(piece)) await new Promise((resolve) => res.once("drain", resolve));
+  }
+}
+
+function handle(state: OriginState, req: IncomingMessage, res: ServerResponse): void {
+  const url = new URL(req.url ?? "/", "http://origin.test");
+  const q = url.searchParams;
+  const key = q.get("key") ?? "";
+  const route = url.pathname;
+
+  if (route === "/__control/hits") return json(res, 200, { hits: state.hits.get(key) ?? 0 });
+  if (route === "/__control/received") return json(res, 200, { bytes: state.received.get(q.get("id") ?? "") ?? 0 });
+  if (route === "/__control/release") {
+    state.releases.get(q.get("id") ?? "")?.();
+    return json(res, 200, { released: true });
+  }
+
+  if (route.startsWith("/echo") || route.startsWith("/count")) {
+    bump(state, key);
+    void drain(req).then(({ bytes, sha256 }) =>
+      json(res, 200, { method: req.method, url: req.url, headers: req.headers, rawHeaders: req.rawHeaders, bodyBytes: bytes, sha256 }, {
+        connection: "keep-alive, x-origin-private",
+        "keep-alive": "timeout=5",
+        "x-origin-private": "must not reach the client",
+        "proxy-authenticate": "Basic",
+      }),
+    );
+    return;
+  }
+  if (route === "/slow") {
+    bump(state, key);
+    const timer = setTimeout(() => json(res, 200, { slow: true }), Number(q.get("ms") ?? 1000));
+    res.on("close", () => clearTimeout(timer));
+    return;
+  }
+  if (route === "/trickle") {
+    res.writeHead(200, { "content-type": "text/plain" });
+    let sent = 0;
+    const chunks = Number(q.get("chunks") ?? 10);
+    const timer = setInterval(() => {
+      res.write(`chunk ${sent}\n`);
+      if (++sent >= chunks) {
+        clearInterval(timer);
+        res.end();
+      }
+    }, Number(q.get("intervalMs") ?? 100));
+    res.on("close", () => clearInterval(timer));
+    return;
+  }
+  if (route === "/download") {
+    res.writeHead(200, { "content-type": "application/octet-stream" });
+    void writePattern(res, Number(q.get("bytes") ?? 0)).then(() => res.end());
+    return;
+  }
+  if (route === "/lockstep/download") {
+    // First chunk, then nothing until the client says it has it: a gateway that buffers the
+    // response never delivers that chunk, and the test stalls instead of passing.
+    res.writeHead(200, { "content-type": "application/octet-stream" });
+    res.write(CHUNK);
+    state.releases.set(q.get("id") ?? "", () => void writePattern(res, Number(q.get("rest") ?? CHUNK.length)).then(() => res.end()));
+    return;
+  }
+  if (route === "/lockstep/upload") {
+    const id = q.get("id") ?? "";
+    void drain(req, (total) => state.received.set(id, total)).then((result) => json(res, 200, result));
+    return;
+  }
+  if (route === "/flaky") {
+    // Fails the first `failures` hits of a key, by resetting the connection or with a status.
+    const n = bump(state, key);
+    if (n <= Number(q.get("failures") ?? 1)) {
+      if (q.get("mode") === "reset") {
+        req.socket.destroy();
+        return;
+      }
+      return json(res, Number(q.get("status") ?? 503), { failed: n });
+    }
+    return json(res, 200, { ok: true, hit: n });
+  }
+  if (route.startsWith("/status/")) return json(res, Number(route.slice(8)), { status: Number(route.slice(8)) });
+  if (route === "/redirect") {
+    res.writeHead(302, { location: "http://elsewhere.test/target" });
+    res.end();
+    return;
+  }
+  json(res, 200, { path: route, url: req.url });
+}
+
+/** Starts the origin on a free loopback port. */
+export async function startOrigin(): Promise<{ server: Server; port: number }> {
+  const state: OriginState = { hits: new Map(), received: new Map(), releases: new Map() };
+  const server = createServer((req, res) => handle(state, req, res));
+  server.keepAliveTimeout = 5_000;
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return { server, port: (server.address() as AddressInfo).port };
+}
+
+/** A loopback port that nothing listens on: connections to it are refused. */
+export async function closedPort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  return port;
+}
