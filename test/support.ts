@@ -15,7 +15,7 @@ export const closedOrigin = `http://127.0.0.1:${inject("closedPort")}`;
 export function gateway(path: string, init: RequestInit & { host?: string; clientIp?: string } = {}): Promise<Response> {
   const headers = new Headers(init.headers);
   if (!headers.has("cf-connecting-ip")) headers.set("cf-connecting-ip", init.clientIp ?? "203.0.113.7");
-  return exports.default.fetch(new Request(`http://${init.host ?? "gateway.test"}${path}`, { ...init, headers }));
+  return exports.default.fetch(new Request(`http://${init.host ?? "gateway.test"}${path}`, { redirect: "manual", ...init, headers }));
 }
 
 /** Publishes `config` and resolves once the gateway reports serving that version. */

@@ -24,7 +24,7 @@ export interface CompiledCluster {
    */
   balancer: Balancer;
   connectTimeoutMs: number;
-  responseTimeoutMs: number;
+  responseTimeoutMs: number | null;
 }
 
 export interface CompiledRetry {
@@ -65,7 +65,7 @@ function compileCluster(name: string, cluster: ClusterConfig): CompiledCluster {
     }),
     balancer: cluster.loadBalancing === "least-in-flight" ? new LeastInFlight(weights) : new WeightedRoundRobin(weights),
     connectTimeoutMs: cluster.connectTimeoutMs,
-    responseTimeoutMs: cluster.responseTimeoutMs,
+    responseTimeoutMs: cluster.responseTimeoutMs ?? null,
   };
 }
 

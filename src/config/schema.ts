@@ -66,8 +66,8 @@ function createSchema(options: ConfigValidationOptions) {
     loadBalancing: v.optional(v.picklist(LOAD_BALANCING_POLICIES, `must be one of: ${LOAD_BALANCING_POLICIES.join(", ")}`), "weighted-round-robin"),
     /** Per attempt, until the upstream's response headers arrive. */
     connectTimeoutMs: v.optional(durationMs(300_000), 5_000),
-    /** Per attempt, until the whole response body has been received. */
-    responseTimeoutMs: v.optional(durationMs(3_600_000), 300_000),
+    /** Per attempt, until the whole response body has been received; unset streams without limit. */
+    responseTimeoutMs: v.optional(durationMs(3_600_000)),
   });
 
   const routePath = v.pipe(
@@ -214,15 +214,18 @@ function crossFieldIssues(config: GatewayConfig): ConfigIssue[] {
 export function parseConfig(input: unknown, options: ConfigValidationOptions): ConfigParseResult {
   const schema = options.allowPrivateUpstreams ? devSchema : strictSchema;
   const result = v.safeParse(schema, input, { abortEarly: false });
-  if (!result.success) {
+  // valibot's record() takes arrays for objects; a list of clusters is a common mistake worth naming.
+  const clustersIsArray = typeof input === "object" && input !== null && Array.isArray((input as { clusters?: unknown }).clusters);
+  const arrayIssue = clustersIsArray ? [{ path: "clusters", message: "must be an object of clusters keyed by name, not an array" }] : [];
+  if (!result.success || clustersIsArray) {
     return {
       ok: false,
-      issues: result.issues.map((issue) => ({
+      issues: arrayIssue.concat((result.issues ?? []).map((issue) => ({
         path: formatPath((issue.path ?? []).map((item) => item.key as PropertyKey)),
         message: issue.message,
-      })),
+      }))),
     };
   }
-  const issues = crossFieldIssues(result.output);
+  const issues = crossFieldIssues(result.output as GatewayConfig);
   return issues.length > 0 ? { ok: false, issues } : { ok: true, config: result.output };
 }

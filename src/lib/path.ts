@@ -89,7 +89,7 @@ export function normalizePath(rawPath: string): NormalizedPath {
 }
 
 /** Segment grammar accepted in route paths: a static pchar run, or a `:name` parameter. */
-const STATIC_SEGMENT = /^(?:[A-Za-z0-9\-._~!$&'()*+,;=:@]|%[0-9A-F]{2})+$/;
+const STATIC_SEGMENT = /^(?:[A-Za-z0-9\-._~!$&'()*+,;=:@]|%[0-9A-Fa-f]{2})+$/;
 const PARAM_SEGMENT = /^:[A-Za-z_][A-Za-z0-9_]*$/;
 
 /**

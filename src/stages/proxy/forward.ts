@@ -6,7 +6,9 @@ import type { CompiledCluster, CompiledTarget } from "../../config/compile.ts";
 
 export type AttemptFailure = "connect-failure" | "timeout";
 
-export type AttemptResult = { kind: "response"; response: Response } | { kind: "failure"; failure: AttemptFailure };
+export type AttemptResult =
+  | { kind: "response"; response: Response; body: ReadableStream<Uint8Array> | null }
+  | { kind: "failure"; failure: AttemptFailure };
 
 export interface AttemptRequest {
   target: CompiledTarget;
@@ -21,7 +23,7 @@ export interface AttemptRequest {
 
 /**
  * Sends one attempt. Response headers must arrive within the cluster's connect timeout and the
- * route deadline; the whole response, body included, within the cluster's response timeout.
+ * route deadline; the whole response, body included, within the cluster's response timeout if set.
  */
 export async function sendAttempt(cluster: CompiledCluster, request: AttemptRequest): Promise<AttemptResult> {
   const started = Date.now();
@@ -45,11 +47,22 @@ export async function sendAttempt(cluster: CompiledCluster, request: AttemptRequ
   } finally {
     clearTimeout(headersTimer);
   }
-  if (response.body !== null) {
-    // Aborting the signal after the headers cuts the body stream: a trickling upstream cannot hold
-    // the connection past the response timeout.
-    const remainingMs = cluster.responseTimeoutMs - (Date.now() - started);
-    setTimeout(() => controller.abort(), Math.max(0, remainingMs));
-  }
-  return { kind: "response", response };
+  if (response.body === null || cluster.responseTimeoutMs === null) return { kind: "response", response, body: response.body };
+  return { kind: "response", response, body: limitDuration(response.body, cluster.responseTimeoutMs - (Date.now() - started)) };
+}
+
+/**
+ * Cuts a response body that is still streaming after `remainingMs`, so a trickling upstream cannot
+ * hold a connection open forever. Aborting the fetch signal does not reach a body whose headers
+ * have arrived, so the body is piped through a native identity stream whose pipe can be aborted.
+ */
+function limitDuration(body: ReadableStream<Uint8Array>, remainingMs: number): ReadableStream<Uint8Array> {
+  const cut = new AbortController();
+  const timer = setTimeout(() => cut.abort(new Error("response timeout")), Math.max(0, remainingMs));
+  const { readable, writable } = new IdentityTransformStream();
+  body
+    .pipeTo(writable, { signal: cut.signal })
+    .catch(() => {})
+    .finally(() => clearTimeout(timer));
+  return readable;
 }

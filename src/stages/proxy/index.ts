@@ -80,21 +80,21 @@ export const proxy = createMiddleware<AppEnv>(async (c) => {
       cluster.balancer.finished(targetIndex),
     );
     if (bodyExceeded()) {
-      if (result.kind === "response") await result.response.body?.cancel();
+      if (result.kind === "response") await result.body?.cancel();
       throw new GatewayError("payload-too-large", `The body may be at most ${route.maxBodyBytes} bytes.`);
     }
 
     const mayRetry = retry !== null && attempt < retry.attempts && Date.now() < deadline;
     if (result.kind === "response") {
-      const { response } = result;
+      const { response, body: responseBody } = result;
       if (!(mayRetry && retriableStatus(retry.on, response.status) && retry.budget.tryRetry())) {
-        return new Response(response.body, {
+        return new Response(responseBody, {
           status: response.status,
           statusText: response.statusText,
           headers: downstreamResponseHeaders(response.headers, c.var.requestId),
         });
       }
-      await response.body?.cancel();
+      await responseBody?.cancel();
     } else {
       lastFailure = result.failure;
       if (!(mayRetry && retry.on.has(result.failure) && retry.budget.tryRetry())) break;

@@ -1,0 +1,84 @@
+import { describe, expect, it } from "vitest";
+import { downstreamResponseHeaders, removeHopByHop, upstreamRequestHeaders } from "./headers.ts";
+
+const client = { ip: "203.0.113.7", proto: "https", host: "api.example.com" };
+const ids = { allow: null, requestId: "req-1", traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", tracestate: null };
+
+describe("removeHopByHop", () => {
+  it("drops RFC 9110 hop-by-hop fields, Proxy-* and whatever Connection names", () => {
+    const headers = new Headers({
+      connection: "close, X-Secret-Hop",
+      "keep-alive": "timeout=5",
+      te: "trailers",
+      trailer: "expires",
+      upgrade: "websocket",
+      "proxy-authorization": "Basic eA==",
+      "proxy-connection": "keep-alive",
+      "x-secret-hop": "1",
+      accept: "application/json",
+    });
+    removeHopByHop(headers);
+    expect([...headers.keys()]).toEqual(["accept"]);
+  });
+});
+
+describe("upstreamRequestHeaders", () => {
+  it("replaces client-sent forwarding headers with the gateway's own", () => {
+    const incoming = new Headers({
+      "x-forwarded-for": "1.2.3.4",
+      "x-forwarded-host": "evil.example",
+      "x-forwarded-proto": "http",
+      "x-forwarded-port": "1",
+      "x-real-ip": "1.2.3.4",
+      forwarded: "for=1.2.3.4",
+    });
+    const headers = upstreamRequestHeaders(incoming, client, ids);
+    expect(headers.get("x-forwarded-for")).toBe("203.0.113.7");
+    expect(headers.get("x-real-ip")).toBe("203.0.113.7");
+    expect(headers.get("x-forwarded-host")).toBe("api.example.com");
+    expect(headers.get("x-forwarded-proto")).toBe("https");
+    expect(headers.has("x-forwarded-port")).toBe(false);
+    expect(headers.get("forwarded")).toBe("for=203.0.113.7;host=api.example.com;proto=https");
+  });
+
+  it("quotes IPv6 in Forwarded and says unknown without a client IP", () => {
+    expect(upstreamRequestHeaders(new Headers(), { ...client, ip: "2001:db8::1" }, ids).get("forwarded")).toBe('for="[2001:db8::1]";host=api.example.com;proto=https');
+    const anonymous = upstreamRequestHeaders(new Headers({ "x-forwarded-for": "1.2.3.4" }), { ...client, ip: null }, ids);
+    expect(anonymous.get("forwarded")).toContain("for=unknown");
+    expect(anonymous.has("x-forwarded-for")).toBe(false);
+  });
+
+  it("applies the allowlist but keeps body framing and the gateway's headers", () => {
+    const incoming = new Headers({ accept: "*/*", cookie: "s=1", "content-type": "text/plain", "content-encoding": "gzip", "x-keep": "1" });
+    const headers = upstreamRequestHeaders(incoming, client, { ...ids, allow: new Set(["x-keep"]) });
+    expect(headers.has("cookie")).toBe(false);
+    expect(headers.has("accept")).toBe(false);
+    expect(headers.get("x-keep")).toBe("1");
+    expect(headers.get("content-type")).toBe("text/plain");
+    expect(headers.get("content-encoding")).toBe("gzip");
+    expect(headers.get("x-request-id")).toBe("req-1");
+    expect(headers.get("traceparent")).toBe(ids.traceparent);
+  });
+
+  it("drops an untrusted tracestate when the trace was restarted", () => {
+    expect(upstreamRequestHeaders(new Headers({ tracestate: "a=b" }), client, ids).has("tracestate")).toBe(false);
+    expect(upstreamRequestHeaders(new Headers(), client, { ...ids, tracestate: "a=b" }).get("tracestate")).toBe("a=b");
+  });
+});
+
+describe("downstreamResponseHeaders", () => {
+  it("strips hop-by-hop fields, keeps every Set-Cookie and sets the request id", () => {
+    const upstream = new Headers([
+      ["connection", "x-internal"],
+      ["x-internal", "1"],
+      ["transfer-encoding", "chunked"],
+      ["set-cookie", "a=1"],
+      ["set-cookie", "b=2"],
+    ]);
+    const headers = downstreamResponseHeaders(upstream, "req-9");
+    expect(headers.has("x-internal")).toBe(false);
+    expect(headers.has("transfer-encoding")).toBe(false);
+    expect(headers.getSetCookie()).toEqual(["a=1", "b=2"]);
+    expect(headers.get("x-request-id")).toBe("req-9");
+  });
+});

@@ -1,0 +1,8 @@
+/** Values the global setup provides to tests: ports of the servers it started. */
+declare module "vitest" {
+  interface ProvidedContext {
+    originPort: number;
+    closedPort: number;
+  }
+}
+export {};
