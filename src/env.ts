@@ -1,9 +1,10 @@
 /**
  * Bindings and variables of the Worker, read and validated once per isolate.
  */
+
+import type { CompiledRoute, Snapshot } from "./config/compile.ts";
 import type { ConfigValidationOptions } from "./config/schema.ts";
 import type { RouteLookup } from "./lib/route-table.ts";
-import type { CompiledRoute, Snapshot } from "./config/compile.ts";
 
 export interface Bindings {
   /** KV namespace holding the versioned config and the pointer to the current version. */

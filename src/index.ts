@@ -20,7 +20,14 @@ app.onError((error, c) => {
   const id = c.var.requestId ?? crypto.randomUUID();
   if (error instanceof GatewayError) return problemResponse(error.code, id, error.detail, error.headers);
   // Anything else is a gateway bug: log it for the operator, tell the client nothing about it.
-  console.error(JSON.stringify({ level: "error", event: "gateway.unhandled", requestId: id, error: error instanceof Error ? { name: error.name, message: error.message, stack: error.stack } : String(error) }));
+  console.error(
+    JSON.stringify({
+      level: "error",
+      event: "gateway.unhandled",
+      requestId: id,
+      error: error instanceof Error ? { name: error.name, message: error.message, stack: error.stack } : String(error),
+    }),
+  );
   return problemResponse("internal-error", id);
 });
 

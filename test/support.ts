@@ -4,8 +4,8 @@
  */
 import { env, exports } from "cloudflare:workers";
 import { inject } from "vitest";
-import { publishConfig } from "../src/config/store.ts";
 import type { GatewayConfigInput } from "../src/config/schema.ts";
+import { publishConfig } from "../src/config/store.ts";
 
 export const originPort = inject("originPort");
 export const origin = `http://127.0.0.1:${originPort}`;
@@ -37,7 +37,10 @@ export async function originHits(key: string): Promise<number> {
 }
 
 /** A single-cluster config routing everything under `/` to the test origin. */
-export function simpleConfig(route: Partial<GatewayConfigInput["routes"][number]> = {}, cluster: Partial<GatewayConfigInput["clusters"][string]> = {}): GatewayConfigInput {
+export function simpleConfig(
+  route: Partial<GatewayConfigInput["routes"][number]> = {},
+  cluster: Partial<GatewayConfigInput["clusters"][string]> = {},
+): GatewayConfigInput {
   return {
     clusters: { origin: { targets: [{ url: origin }], ...cluster } },
     routes: [{ id: "all", match: { path: "/*" }, cluster: "origin", ...route }],

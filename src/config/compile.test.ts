@@ -40,10 +40,19 @@ describe("compileConfig", () => {
 
   it("gives routes of one cluster the same balancer, and retries only when attempts > 0", () => {
     const snapshot = compile({
-      clusters: { c: { targets: [{ url: "https://a.example.com" }, { url: "https://b.example.com", weight: 3 }], loadBalancing: "least-in-flight" } },
+      clusters: {
+        c: { targets: [{ url: "https://a.example.com" }, { url: "https://b.example.com", weight: 3 }], loadBalancing: "least-in-flight" },
+      },
       routes: [
         { id: "a", match: { path: "/a" }, cluster: "c", retry: { attempts: 0 } },
-        { id: "b", match: { path: "/b" }, cluster: "c", retry: { attempts: 2, on: ["5xx"] }, requestHeaders: { allow: ["Accept"] }, maxBodyBytes: 10 },
+        {
+          id: "b",
+          match: { path: "/b" },
+          cluster: "c",
+          retry: { attempts: 2, on: ["5xx"] },
+          requestHeaders: { allow: ["Accept"] },
+          maxBodyBytes: 10,
+        },
       ],
     });
     const a = snapshot.table.lookup("h", "GET", "/a");

@@ -3,9 +3,9 @@
  * their balancers, and per-route helpers, so a request does no config work beyond one lookup.
  */
 import { type Balancer, LeastInFlight, WeightedRoundRobin } from "../lib/balancer.ts";
+import { wildcardBase } from "../lib/path.ts";
 import { RetryBudget } from "../lib/retry-budget.ts";
 import { type RouteParams, RouteTable } from "../lib/route-table.ts";
-import { wildcardBase } from "../lib/path.ts";
 import type { ClusterConfig, GatewayConfig, RetryOn, RouteConfig } from "./schema.ts";
 
 export interface CompiledTarget {

@@ -71,29 +71,42 @@ describe("parseConfig", () => {
     ]);
   });
 
-  it.each(["http://127.0.0.1:8080", "http://localhost", "http://10.0.0.5", "http://169.254.169.254/latest", "http://[::1]:9000", "http://0x7f.1"])(
-    "refuses the non-public upstream %s unless the dev flag allows it",
-    (url) => {
-      const config = { ...valid, clusters: { users: { targets: [{ url }] } } };
-      expect(issuesOf(config)[0]).toEqual({ path: "clusters.users.targets[0].url", message: expect.stringContaining("loopback, link-local or private") });
-      expect(parseConfig(config, dev).ok).toBe(true);
-    },
-  );
+  it.each([
+    "http://127.0.0.1:8080",
+    "http://localhost",
+    "http://10.0.0.5",
+    "http://169.254.169.254/latest",
+    "http://[::1]:9000",
+    "http://0x7f.1",
+  ])("refuses the non-public upstream %s unless the dev flag allows it", (url) => {
+    const config = { ...valid, clusters: { users: { targets: [{ url }] } } };
+    expect(issuesOf(config)[0]).toEqual({
+      path: "clusters.users.targets[0].url",
+      message: expect.stringContaining("loopback, link-local or private"),
+    });
+    expect(parseConfig(config, dev).ok).toBe(true);
+  });
 
   it.each([
     ["https://user:pw@x.example.com", "must not contain credentials"],
     ["https://x.example.com/?a=1", "must not contain a query or fragment"],
     ["not a url", "must be an absolute URL"],
   ])("refuses the upstream URL %s", (url, message) => {
-    expect(issuesOf({ ...valid, clusters: { users: { targets: [{ url }] } } })).toEqual([{ path: "clusters.users.targets[0].url", message }]);
+    expect(issuesOf({ ...valid, clusters: { users: { targets: [{ url }] } } })).toEqual([
+      { path: "clusters.users.targets[0].url", message },
+    ]);
   });
 
   it("checks rewrite rules against the route path", () => {
     const base = { ...valid.routes[0], match: { path: "/api/users/:id" } };
-    expect(issuesOf({ ...valid, routes: [{ ...base, rewrite: { stripPrefix: "/other" } }] })[0]?.path).toBe("routes[0].rewrite.stripPrefix");
+    expect(issuesOf({ ...valid, routes: [{ ...base, rewrite: { stripPrefix: "/other" } }] })[0]?.path).toBe(
+      "routes[0].rewrite.stripPrefix",
+    );
     expect(issuesOf({ ...valid, routes: [{ ...base, rewrite: { path: "/v2/:name" } }] })[0]?.message).toContain("':name'");
     expect(issuesOf({ ...valid, routes: [{ ...base, rewrite: { path: "/v2/*" } }] })[0]?.message).toContain("no wildcard");
-    expect(issuesOf({ ...valid, routes: [{ ...base, rewrite: { path: "/v2", prefix: "/x" } }] })[0]?.message).toContain("cannot be combined");
+    expect(issuesOf({ ...valid, routes: [{ ...base, rewrite: { path: "/v2", prefix: "/x" } }] })[0]?.message).toContain(
+      "cannot be combined",
+    );
     expect(parseConfig({ ...valid, routes: [{ ...base, rewrite: { stripPrefix: "/api", prefix: "/v2" } }] }, strict).ok).toBe(true);
   });
 

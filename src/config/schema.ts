@@ -28,7 +28,12 @@ const HOST_PATTERN = /^(?:\*\.)?(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0
 const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
 
 const integer = (min: number, max: number) =>
-  v.pipe(v.number("must be a number"), v.integer("must be an integer"), v.minValue(min, `must be >= ${min}`), v.maxValue(max, `must be <= ${max}`));
+  v.pipe(
+    v.number("must be a number"),
+    v.integer("must be an integer"),
+    v.minValue(min, `must be >= ${min}`),
+    v.maxValue(max, `must be <= ${max}`),
+  );
 
 const durationMs = (max: number) => integer(1, max);
 
@@ -62,8 +67,15 @@ function createSchema(options: ConfigValidationOptions) {
   });
 
   const clusterSchema = v.strictObject({
-    targets: v.pipe(v.array(targetSchema, "must be an array"), v.minLength(1, "must have at least one target"), v.maxLength(64, "must have at most 64 targets")),
-    loadBalancing: v.optional(v.picklist(LOAD_BALANCING_POLICIES, `must be one of: ${LOAD_BALANCING_POLICIES.join(", ")}`), "weighted-round-robin"),
+    targets: v.pipe(
+      v.array(targetSchema, "must be an array"),
+      v.minLength(1, "must have at least one target"),
+      v.maxLength(64, "must have at most 64 targets"),
+    ),
+    loadBalancing: v.optional(
+      v.picklist(LOAD_BALANCING_POLICIES, `must be one of: ${LOAD_BALANCING_POLICIES.join(", ")}`),
+      "weighted-round-robin",
+    ),
     /** Per attempt, until the upstream's response headers arrive. */
     connectTimeoutMs: v.optional(durationMs(300_000), 5_000),
     /** Per attempt, until the whole response body has been received; unset streams without limit. */
@@ -78,16 +90,27 @@ function createSchema(options: ConfigValidationOptions) {
     }),
   );
 
-  const literalPath = v.pipe(v.string("must be a string"), v.regex(/^\/(?:[A-Za-z0-9\-._~!$&'()+,;=:@/]|%[0-9A-F]{2})*$/, "must be a path starting with '/' with no wildcard or parameters"));
+  const literalPath = v.pipe(
+    v.string("must be a string"),
+    v.regex(/^\/(?:[A-Za-z0-9\-._~!$&'()+,;=:@/]|%[0-9A-F]{2})*$/, "must be a path starting with '/' with no wildcard or parameters"),
+  );
 
   const routeSchema = v.strictObject({
     id: v.pipe(v.string("must be a string"), v.regex(NAME, NAME_RULE)),
     match: v.strictObject({
       path: routePath,
-      methods: v.optional(v.pipe(v.array(v.picklist(ROUTE_METHODS, `must be one of: ${ROUTE_METHODS.join(", ")}`)), v.minLength(1, "must not be empty"))),
+      methods: v.optional(
+        v.pipe(v.array(v.picklist(ROUTE_METHODS, `must be one of: ${ROUTE_METHODS.join(", ")}`)), v.minLength(1, "must not be empty")),
+      ),
       hosts: v.optional(
         v.pipe(
-          v.array(v.pipe(v.string("must be a string"), v.toLowerCase(), v.regex(HOST_PATTERN, "must be a host name, optionally starting with '*.'"))),
+          v.array(
+            v.pipe(
+              v.string("must be a string"),
+              v.toLowerCase(),
+              v.regex(HOST_PATTERN, "must be a host name, optionally starting with '*.'"),
+            ),
+          ),
           v.minLength(1, "must not be empty"),
         ),
       ),
@@ -109,7 +132,10 @@ function createSchema(options: ConfigValidationOptions) {
       v.strictObject({
         /** Retries after the first attempt. */
         attempts: v.optional(integer(0, 5), 1),
-        on: v.optional(v.pipe(v.array(v.picklist(RETRY_ON, `must be one of: ${RETRY_ON.join(", ")}`)), v.minLength(1, "must not be empty")), ["connect-failure", "gateway-error"]),
+        on: v.optional(
+          v.pipe(v.array(v.picklist(RETRY_ON, `must be one of: ${RETRY_ON.join(", ")}`)), v.minLength(1, "must not be empty")),
+          ["connect-failure", "gateway-error"],
+        ),
         budget: v.optional(
           v.strictObject({
             /** Retries allowed as a share of requests in the last 10 seconds. */
@@ -137,10 +163,13 @@ function createSchema(options: ConfigValidationOptions) {
     maxBodyBytes: v.optional(integer(0, 2 ** 31)),
   });
 
-  return v.strictObject({
-    clusters: v.record(v.pipe(v.string(), v.regex(NAME, `cluster names ${NAME_RULE}`)), clusterSchema, "must be an object of clusters"),
-    routes: v.pipe(v.array(routeSchema, "must be an array"), v.maxLength(20_000, "must have at most 20000 routes")),
-  }, "must be an object");
+  return v.strictObject(
+    {
+      clusters: v.record(v.pipe(v.string(), v.regex(NAME, `cluster names ${NAME_RULE}`)), clusterSchema, "must be an object of clusters"),
+      routes: v.pipe(v.array(routeSchema, "must be an array"), v.maxLength(20_000, "must have at most 20000 routes")),
+    },
+    "must be an object",
+  );
 }
 
 const strictSchema = createSchema({ allowPrivateUpstreams: false });
@@ -194,7 +223,10 @@ function crossFieldIssues(config: GatewayConfig): ConfigIssue[] {
       const strip = rewrite.stripPrefix.replace(/\/$/, "");
       const literal = fixed.split("/:")[0] ?? "";
       if (!(literal === strip || literal.startsWith(`${strip}/`) || strip === "")) {
-        issues.push({ path: at(".rewrite.stripPrefix"), message: `must be a leading segment-aligned part of the route path '${route.match.path}'` });
+        issues.push({
+          path: at(".rewrite.stripPrefix"),
+          message: `must be a leading segment-aligned part of the route path '${route.match.path}'`,
+        });
       }
     }
     if (rewrite.path !== undefined) {
@@ -220,10 +252,12 @@ export function parseConfig(input: unknown, options: ConfigValidationOptions): C
   if (!result.success || clustersIsArray) {
     return {
       ok: false,
-      issues: arrayIssue.concat((result.issues ?? []).map((issue) => ({
-        path: formatPath((issue.path ?? []).map((item) => item.key as PropertyKey)),
-        message: issue.message,
-      }))),
+      issues: arrayIssue.concat(
+        (result.issues ?? []).map((issue) => ({
+          path: formatPath((issue.path ?? []).map((item) => item.key as PropertyKey)),
+          message: issue.message,
+        })),
+      ),
     };
   }
   const issues = crossFieldIssues(result.output as GatewayConfig);

@@ -12,7 +12,10 @@ const config = (path: string) => ({
 function harness(refreshIntervalMs = 1_000) {
   let now = 1_000_000;
   const events: Record<string, unknown>[] = [];
-  const cache = new SnapshotCache(() => now, (e) => events.push(e));
+  const cache = new SnapshotCache(
+    () => now,
+    (e) => events.push(e),
+  );
   const background: Promise<unknown>[] = [];
   const source: SnapshotSource = { kv: env.CONFIG, validation, refreshIntervalMs };
   return {
@@ -87,7 +90,11 @@ describe("SnapshotCache (real KV)", () => {
 
   it("refuses an invalid config on write and leaves KV untouched", async () => {
     const before = await env.CONFIG.get(CONFIG_POINTER_KEY);
-    const result = await publishConfig(env.CONFIG, { clusters: {}, routes: [{ id: "r", match: { path: "/x" }, cluster: "nope" }] }, validation);
+    const result = await publishConfig(
+      env.CONFIG,
+      { clusters: {}, routes: [{ id: "r", match: { path: "/x" }, cluster: "nope" }] },
+      validation,
+    );
     expect(result).toEqual({ ok: false, issues: [{ path: "routes[0].cluster", message: expect.stringContaining("not defined") }] });
     expect(await env.CONFIG.get(CONFIG_POINTER_KEY)).toBe(before);
   });

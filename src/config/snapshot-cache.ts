@@ -3,8 +3,9 @@
  * runs in the background (ctx.waitUntil) at most once per refresh interval, and a new snapshot
  * replaces the old one in a single assignment. A request keeps the snapshot it started with.
  */
+
+import { compileConfig, type Snapshot } from "./compile.ts";
 import type { ConfigValidationOptions } from "./schema.ts";
-import { type Snapshot, compileConfig } from "./compile.ts";
 import { type ConfigKv, readCurrentConfig } from "./store.ts";
 
 /** A refresh that has not finished in this long is presumed lost and may be started again. */

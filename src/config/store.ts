@@ -36,7 +36,8 @@ export async function readCurrentConfig(kv: ConfigKv, options: ConfigValidationO
   if (version === knownVersion) return { kind: "unchanged" };
   if (!VERSION.test(version)) return { kind: "invalid", version, issues: [{ path: "(pointer)", message: "names a malformed version" }] };
   const text = await kv.get(configVersionKey(version));
-  if (text === null) return { kind: "invalid", version, issues: [{ path: "(pointer)", message: `names version '${version}', which is not stored` }] };
+  if (text === null)
+    return { kind: "invalid", version, issues: [{ path: "(pointer)", message: `names version '${version}', which is not stored` }] };
   let document: unknown;
   try {
     document = JSON.parse(text);
@@ -51,7 +52,10 @@ export async function readCurrentConfig(kv: ConfigKv, options: ConfigValidationO
 export async function newConfigVersion(text: string, now: number = Date.now()): Promise<string> {
   const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));
   const hash = Array.from(digest.slice(0, 4), (b) => b.toString(16).padStart(2, "0")).join("");
-  return `${new Date(now).toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z")}-${hash}`;
+  return `${new Date(now)
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d+Z$/, "Z")}-${hash}`;
 }
 
 export type PublishResult = { ok: true; version: string } | { ok: false; issues: ConfigIssue[] };

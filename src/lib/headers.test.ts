@@ -42,7 +42,9 @@ describe("upstreamRequestHeaders", () => {
   });
 
   it("quotes IPv6 in Forwarded and says unknown without a client IP", () => {
-    expect(upstreamRequestHeaders(new Headers(), { ...client, ip: "2001:db8::1" }, ids).get("forwarded")).toBe('for="[2001:db8::1]";host=api.example.com;proto=https');
+    expect(upstreamRequestHeaders(new Headers(), { ...client, ip: "2001:db8::1" }, ids).get("forwarded")).toBe(
+      'for="[2001:db8::1]";host=api.example.com;proto=https',
+    );
     const anonymous = upstreamRequestHeaders(new Headers({ "x-forwarded-for": "1.2.3.4" }), { ...client, ip: null }, ids);
     expect(anonymous.get("forwarded")).toContain("for=unknown");
     expect(anonymous.has("x-forwarded-for")).toBe(false);

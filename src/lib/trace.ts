@@ -35,11 +35,7 @@ export function traceContextFrom(traceparent: string | null, tracestate: string 
   const parsed = traceparent === null ? null : TRACEPARENT.exec(traceparent.trim());
   if (parsed) {
     const [, version, traceId, parentId, flags, rest] = parsed as unknown as [string, string, string, string, string, string | undefined];
-    const valid =
-      version !== "ff" &&
-      !(version === "00" && rest !== undefined) &&
-      !/^0+$/.test(traceId) &&
-      !/^0+$/.test(parentId);
+    const valid = version !== "ff" && !(version === "00" && rest !== undefined) && !/^0+$/.test(traceId) && !/^0+$/.test(parentId);
     if (valid) return { traceparent: `00-${traceId}-${spanId}-${flags}`, tracestate };
   }
   return { traceparent: `00-${randomHex(16)}-${spanId}-01`, tracestate: null };

@@ -8,9 +8,8 @@ import { type AppEnv, gatewaySettings } from "../env.ts";
 
 export async function health(c: Context<AppEnv>): Promise<Response> {
   const settings = gatewaySettings(c.env);
-  await snapshotCache.get(
-    { kv: c.env.CONFIG, validation: settings.validation, refreshIntervalMs: settings.configRefreshIntervalMs },
-    (p) => c.executionCtx.waitUntil(p),
+  await snapshotCache.get({ kv: c.env.CONFIG, validation: settings.validation, refreshIntervalMs: settings.configRefreshIntervalMs }, (p) =>
+    c.executionCtx.waitUntil(p),
   );
   const { snapshot, state } = snapshotCache.status();
   return c.json(

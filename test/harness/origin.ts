@@ -3,7 +3,7 @@
  * the upstream behaviours the gateway must handle; `/__control/*` lets tests observe and steer it.
  */
 import { createHash } from "node:crypto";
-import { type IncomingMessage, type Server, type ServerResponse, createServer } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 
 const CHUNK = Buffer.alloc(64 * 1024, "x");
@@ -48,7 +48,7 @@ async function writePattern(res: ServerResponse, bytes: number): Promise<void> {
   }
 }
 
-function handle(state: OriginState, req: IncomingMessage, res: ServerResponse): void {
+function handle(state: OriginState, req: IncomingMessage, res: ServerResponse) {
   const url = new URL(req.url ?? "/", "http://origin.test");
   const q = url.searchParams;
   const key = q.get("key") ?? "";
@@ -64,12 +64,17 @@ function handle(state: OriginState, req: IncomingMessage, res: ServerResponse): 
   if (route.startsWith("/echo") || route.startsWith("/count")) {
     bump(state, key);
     void drain(req).then(({ bytes, sha256 }) =>
-      json(res, 200, { method: req.method, url: req.url, headers: req.headers, rawHeaders: req.rawHeaders, bodyBytes: bytes, sha256 }, {
-        connection: "keep-alive, x-origin-private",
-        "keep-alive": "timeout=5",
-        "x-origin-private": "must not reach the client",
-        "proxy-authenticate": "Basic",
-      }),
+      json(
+        res,
+        200,
+        { method: req.method, url: req.url, headers: req.headers, rawHeaders: req.rawHeaders, bodyBytes: bytes, sha256 },
+        {
+          connection: "keep-alive, x-origin-private",
+          "keep-alive": "timeout=5",
+          "x-origin-private": "must not reach the client",
+          "proxy-authenticate": "Basic",
+        },
+      ),
     );
     return;
   }
@@ -83,13 +88,16 @@ function handle(state: OriginState, req: IncomingMessage, res: ServerResponse): 
     res.writeHead(200, { "content-type": "text/plain" });
     let sent = 0;
     const chunks = Number(q.get("chunks") ?? 10);
-    const timer = setInterval(() => {
-      res.write(`chunk ${sent}\n`);
-      if (++sent >= chunks) {
-        clearInterval(timer);
-        res.end();
-      }
-    }, Number(q.get("intervalMs") ?? 100));
+    const timer = setInterval(
+      () => {
+        res.write(`chunk ${sent}\n`);
+        if (++sent >= chunks) {
+          clearInterval(timer);
+          res.end();
+        }
+      },
+      Number(q.get("intervalMs") ?? 100),
+    );
     res.on("close", () => clearInterval(timer));
     return;
   }

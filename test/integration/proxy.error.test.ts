@@ -39,10 +39,13 @@ describe("proxy: errors", () => {
     await expectProblem(res, 405, "method-not-allowed");
   });
 
-  it.each(["/files/a%2Fb", "/files/a%2fb", "/files/a%5Cb", "/files/%zz", "/files/a%00"])("400 for the path %s, before any upstream call", async (path) => {
-    await applyConfig(simpleConfig());
-    await expectProblem(await gateway(path), 400, "invalid-path");
-  });
+  it.each(["/files/a%2Fb", "/files/a%2fb", "/files/a%5Cb", "/files/%zz", "/files/a%00"])(
+    "400 for the path %s, before any upstream call",
+    async (path) => {
+      await applyConfig(simpleConfig());
+      await expectProblem(await gateway(path), 400, "invalid-path");
+    },
+  );
 
   it("504 when the upstream misses the route deadline", async () => {
     await applyConfig(simpleConfig({ timeoutMs: 200 }));
@@ -58,7 +61,10 @@ describe("proxy: errors", () => {
   });
 
   it("502 when the connection is refused, without leaking the address", async () => {
-    await applyConfig({ clusters: { dead: { targets: [{ url: closedOrigin }] } }, routes: [{ id: "r", match: { path: "/*" }, cluster: "dead" }] });
+    await applyConfig({
+      clusters: { dead: { targets: [{ url: closedOrigin }] } },
+      routes: [{ id: "r", match: { path: "/*" }, cluster: "dead" }],
+    });
     const problem = await expectProblem(await gateway("/anything"), 502, "upstream-unavailable");
     expect(JSON.stringify(problem)).not.toMatch(/127\.0\.0\.1|:\d{4,5}|Error|at /);
   });
@@ -112,7 +118,11 @@ describe("proxy: retries", () => {
   it("never retries a POST", async () => {
     await applyConfig(retrying);
     const reset = key();
-    await expectProblem(await gateway(`/flaky?mode=reset&failures=1&key=${reset}`, { method: "POST", body: "order" }), 502, "upstream-unavailable");
+    await expectProblem(
+      await gateway(`/flaky?mode=reset&failures=1&key=${reset}`, { method: "POST", body: "order" }),
+      502,
+      "upstream-unavailable",
+    );
     expect(await originHits(reset)).toBe(1);
     const unavailable = key();
     expect((await gateway(`/flaky?status=503&failures=1&key=${unavailable}`, { method: "POST", body: "order" })).status).toBe(503);

@@ -82,7 +82,11 @@ describe("proxy: happy paths", () => {
 
   it("forwards only allowlisted headers when the route compacts them", async () => {
     await applyConfig(simpleConfig({ requestHeaders: { allow: ["accept", "x-tenant"] } }));
-    const res = await gateway("/echo", { method: "POST", body: "{}", headers: { accept: "application/json", "x-tenant": "t1", cookie: "s=1", "x-debug": "1", "content-type": "application/json" } });
+    const res = await gateway("/echo", {
+      method: "POST",
+      body: "{}",
+      headers: { accept: "application/json", "x-tenant": "t1", cookie: "s=1", "x-debug": "1", "content-type": "application/json" },
+    });
     const seen = ((await res.json()) as Echo).headers;
     expect(seen.accept).toBe("application/json");
     expect(seen["x-tenant"]).toBe("t1");
@@ -94,7 +98,14 @@ describe("proxy: happy paths", () => {
 
   it("spreads load over targets by weight", async () => {
     await applyConfig({
-      clusters: { o: { targets: [{ url: `${origin}/echo/a`, weight: 3 }, { url: `${origin}/echo/b`, weight: 1 }] } },
+      clusters: {
+        o: {
+          targets: [
+            { url: `${origin}/echo/a`, weight: 3 },
+            { url: `${origin}/echo/b`, weight: 1 },
+          ],
+        },
+      },
       routes: [{ id: "r", match: { path: "/*" }, cluster: "o" }],
     });
     const seen: string[] = [];

@@ -3,8 +3,8 @@
  * The normalized path is what later stages forward, so the upstream sees the path that matched.
  */
 import { createMiddleware } from "hono/factory";
-import { type AppEnv, gatewaySettings } from "../../env.ts";
 import { snapshotCache } from "../../config/snapshot-cache.ts";
+import { type AppEnv, gatewaySettings } from "../../env.ts";
 import { GatewayError } from "../../errors.ts";
 import { normalizePath } from "../../lib/path.ts";
 

@@ -43,7 +43,8 @@ export const proxy = createMiddleware<AppEnv>(async (c) => {
     const declared = request.headers.get("content-length");
     if (declared !== null) {
       // Refuse before reading a byte; the runtime holds the body to its declared length.
-      if (Number(declared) > route.maxBodyBytes) throw new GatewayError("payload-too-large", `The body may be at most ${route.maxBodyBytes} bytes.`);
+      if (Number(declared) > route.maxBodyBytes)
+        throw new GatewayError("payload-too-large", `The body may be at most ${route.maxBodyBytes} bytes.`);
     } else {
       const limited = limitBody(body, route.maxBodyBytes);
       body = limited.body;

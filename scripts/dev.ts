@@ -1,0 +1,56 @@
+/**
+ * `npm start`: the gateway under wrangler dev on an embedded default, no account and no network.
+ * Starts the demo origin, publishes examples/config.json into local KV (validated like any
+ * publish), then runs wrangler dev with the development flag that allows loopback upstreams.
+ */
+import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { publishConfig } from "../src/config/store.ts";
+import { startDemoOrigin } from "./demo-origin.ts";
+import { wranglerKv } from "./lib/wrangler-kv.ts";
+
+const GATEWAY_PORT = Number(process.env.PORT ?? 8787);
+const ORIGIN_PORT = 8788; // examples/config.json routes here
+const CONFIG_FILE = process.env.EDGEGATE_CONFIG ?? "examples/config.json";
+
+const origin = await startDemoOrigin(ORIGIN_PORT).catch((error: NodeJS.ErrnoException) => {
+  console.error(
+    error.code === "EADDRINUSE"
+      ? `port ${ORIGIN_PORT} is in use; the demo origin needs it (examples/config.json routes there)`
+      : String(error),
+  );
+  process.exit(1);
+});
+console.log(`demo origin listening on http://127.0.0.1:${ORIGIN_PORT}`);
+
+const published = await publishConfig(wranglerKv({ where: "local" }), JSON.parse(readFileSync(CONFIG_FILE, "utf8")), {
+  allowPrivateUpstreams: true,
+});
+if (!published.ok) {
+  for (const issue of published.issues) console.error(`${CONFIG_FILE}: ${issue.path}: ${issue.message}`);
+  process.exit(1);
+}
+console.log(`published ${CONFIG_FILE} to local KV as version ${published.version}`);
+
+const dev = spawn(
+  "wrangler",
+  [
+    "dev",
+    "--local",
+    "--port",
+    String(GATEWAY_PORT),
+    "--var",
+    "ALLOW_PRIVATE_UPSTREAMS:true",
+    "--var",
+    "CONFIG_REFRESH_INTERVAL_MS:1000",
+    ...process.argv.slice(2),
+  ],
+  { stdio: "inherit" },
+);
+const stop = () => dev.kill("SIGINT");
+process.on("SIGINT", stop);
+process.on("SIGTERM", stop);
+dev.on("exit", (code) => {
+  origin.close();
+  process.exit(code ?? 0);
+});
