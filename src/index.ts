@@ -17,7 +17,7 @@ app.get("/__gateway/health", health);
 app.all("*", matchRoute, proxy);
 
 app.onError((error, c) => {
-  const id = c.var.requestId ?? crypto.randomUUID();
+  const id = c.get("requestId") ?? crypto.randomUUID();
   if (error instanceof GatewayError) return problemResponse(error.code, id, error.detail, error.headers);
   // Anything else is a gateway bug: log it for the operator, tell the client nothing about it.
   console.error(

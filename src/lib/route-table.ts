@@ -1,7 +1,8 @@
 /**
  * A compiled route table: Hono's routers do the path matching, grouped by host the way Envoy
- * picks a virtual host (exact host, then the longest `*.suffix`, then routes for any host).
- * Within a group, routes keep config order and the first one whose methods fit wins.
+ * picks a virtual host (exact host, then the longest `*.suffix`, then routes for any host) and
+ * within a host by literal first path segment. Routes keep config order: the first one whose path
+ * and methods fit wins.
  */
 import { METHOD_NAME_ALL, type Router } from "hono/router";
 import { RegExpRouter } from "hono/router/reg-exp-router";
@@ -25,19 +26,100 @@ export type RouteLookup<T> =
   | { kind: "method-not-allowed"; allow: readonly string[] }
   | { kind: "not-found" };
 
-type Candidate<T> = RouteTableEntry<T>;
+/** A route inside the table, with its position in the config (first match in config order wins). */
+interface Candidate<T> extends RouteTableEntry<T> {
+  order: number;
+}
 
-function newRouter<T>(): Router<T> {
-  // RegExpRouter compiles every path into one regular expression; TrieRouter takes over for the
-  // rare pattern sets RegExpRouter refuses. SmartRouter settles on one at the first match.
+type Matches<T> = ReadonlyArray<readonly [Candidate<T>, unknown]>;
+
+/**
+ * Above this many routes a shard uses TrieRouter: measured on V8, RegExpRouter's single regular
+ * expression costs ~0.1-0.4 us per match for a few routes but ~6-9 us at 1,000 and ~100+ us at
+ * 10,000, while TrieRouter stays at 1-4 us (see BENCHMARKS.md).
+ */
+const REGEXP_ROUTER_MAX_ROUTES = 128;
+
+function newRouter<T>(routes: number): Router<T> {
+  if (routes > REGEXP_ROUTER_MAX_ROUTES) return new TrieRouter<T>();
+  // TrieRouter takes over for the rare pattern sets RegExpRouter refuses.
   return new SmartRouter<T>({ routers: [new RegExpRouter<T>(), new TrieRouter<T>()] });
 }
 
+/** The first path segment of a route pattern when it is literal; undefined for `:param` or `*`. */
+function literalFirstSegment(pattern: string): string | undefined {
+  const end = pattern.indexOf("/", 1);
+  const segment = end === -1 ? pattern.slice(1) : pattern.slice(1, end);
+  return segment.startsWith(":") || segment === "*" ? undefined : segment;
+}
+
+function firstSegment(path: string): string {
+  const end = path.indexOf("/", 1);
+  return end === -1 ? path.slice(1) : path.slice(1, end);
+}
+
+/**
+ * The routes of one host group, sharded by literal first path segment so each Hono router holds
+ * few routes and the match cost does not grow with the table. Routes whose first segment is a
+ * parameter or wildcard sit in one shared router consulted alongside the shard.
+ */
 class HostGroup<T> {
-  readonly router: Router<Candidate<T>> = newRouter();
+  readonly #entries: Candidate<T>[] = [];
+  readonly #shards = new Map<string, Router<Candidate<T>>>();
+  #dynamic: Router<Candidate<T>> | undefined;
+
   add(entry: Candidate<T>): void {
-    this.router.add(METHOD_NAME_ALL, entry.path, entry);
+    this.#entries.push(entry);
   }
+
+  /** Builds the routers; called once, after every route is added. */
+  build(): void {
+    const bySegment = new Map<string, Candidate<T>[]>();
+    const dynamic: Candidate<T>[] = [];
+    for (const entry of this.#entries) {
+      const segment = literalFirstSegment(entry.path);
+      if (segment === undefined) dynamic.push(entry);
+      else {
+        const list = bySegment.get(segment);
+        if (list) list.push(entry);
+        else bySegment.set(segment, [entry]);
+      }
+    }
+    const routerOf = (entries: Candidate<T>[]) => {
+      const router = newRouter<Candidate<T>>(entries.length);
+      for (const entry of entries) router.add(METHOD_NAME_ALL, entry.path, entry);
+      // Hono's routers compile lazily on the first match: do it now, off the hot path.
+      router.match(METHOD_NAME_ALL, "/");
+      return router;
+    };
+    for (const [segment, entries] of bySegment) this.#shards.set(segment, routerOf(entries));
+    this.#dynamic = dynamic.length > 0 ? routerOf(dynamic) : undefined;
+    this.#entries.length = 0;
+  }
+
+  /** Every route whose path matches, in config order, with its parameters. */
+  match(path: string): Array<[Candidate<T>, RouteParams]> {
+    const shard = this.#shards.get(firstSegment(path));
+    const found = shard ? collect(shard.match(METHOD_NAME_ALL, path)) : [];
+    if (this.#dynamic !== undefined) found.push(...collect(this.#dynamic.match(METHOD_NAME_ALL, path)));
+    // Routers order their own results by registration, but two routers' results must be merged.
+    if (found.length > 1) found.sort((a, b) => a[0].order - b[0].order);
+    return found;
+  }
+}
+
+/** Normalizes a Hono router result: RegExpRouter returns stash indexes, TrieRouter the values. */
+function collect<T>([matches, stash]: [Matches<T>, unknown[]?] | readonly [Matches<T>, unknown[]?]): Array<[Candidate<T>, RouteParams]> {
+  const out: Array<[Candidate<T>, RouteParams]> = [];
+  for (const [candidate, paramMap] of matches) {
+    const params: RouteParams = {};
+    for (const name in paramMap as Record<string, unknown>) {
+      const slot = (paramMap as Record<string, unknown>)[name];
+      params[name] = stash ? String(stash[slot as number] ?? "") : String(slot);
+    }
+    out.push([candidate, params]);
+  }
+  return out;
 }
 
 function methodAllowed(methods: ReadonlySet<string> | null, method: string): boolean {
@@ -57,14 +139,15 @@ export class RouteTable<T> {
     this.size = entries.length;
     // Host-specific groups also hold the any-host routes, interleaved in config order, so a host
     // with its own routes still reaches the shared ones.
-    for (const entry of entries) {
+    const candidates = entries.map((entry, order) => ({ ...entry, order }));
+    for (const entry of candidates) {
       for (const host of entry.hosts ?? []) {
         const [map, key] = host.startsWith("*.") ? [this.#suffix, host.slice(1)] : [this.#exact, host];
         if (!map.has(key)) map.set(key, new HostGroup<T>());
       }
     }
     const groups = [...this.#exact.entries(), ...[...this.#suffix.entries()].map(([k, g]) => [`*${k}`, g] as const)];
-    for (const entry of entries) {
+    for (const entry of candidates) {
       if (entry.hosts === null) {
         this.#any.add(entry);
         for (const [, group] of groups) group.add(entry);
@@ -74,9 +157,8 @@ export class RouteTable<T> {
         }
       }
     }
-    // Build the matchers now, off the hot path: Hono's routers compile lazily on the first match.
-    this.#any.router.match(METHOD_NAME_ALL, "/");
-    for (const [, group] of groups) group.router.match(METHOD_NAME_ALL, "/");
+    this.#any.build();
+    for (const [, group] of groups) group.build();
   }
 
   #groupFor(host: string): HostGroup<T> {
@@ -94,17 +176,10 @@ export class RouteTable<T> {
 
   /** Finds the route for a request; `host` is lower-case without port, `path` already normalized. */
   lookup(host: string, method: string, path: string): RouteLookup<T> {
-    const [matches, stash] = this.#groupFor(host).router.match(METHOD_NAME_ALL, path);
+    const matches = this.#groupFor(host).match(path);
     if (matches.length === 0) return { kind: "not-found" };
-    for (const [candidate, paramMap] of matches) {
-      if (!methodAllowed(candidate.methods, method)) continue;
-      const params: RouteParams = {};
-      for (const name in paramMap) {
-        const slot = (paramMap as Record<string, unknown>)[name];
-        // RegExpRouter hands back indexes into the stash, TrieRouter the values themselves.
-        params[name] = stash ? String(stash[slot as number] ?? "") : String(slot);
-      }
-      return { kind: "matched", payload: candidate.payload, params };
+    for (const [candidate, params] of matches) {
+      if (methodAllowed(candidate.methods, method)) return { kind: "matched", payload: candidate.payload, params };
     }
     const allow = new Set<string>();
     for (const [candidate] of matches) {

@@ -23,6 +23,6 @@ export async function health(c: Context<AppEnv>): Promise<Response> {
       },
     },
     200,
-    { "cache-control": "no-store", "x-request-id": c.var.requestId },
+    { "cache-control": "no-store", "x-request-id": c.get("requestId") },
   );
 }

@@ -34,7 +34,7 @@ function queryOf(url: string): string {
 
 export const proxy = createMiddleware<AppEnv>(async (c) => {
   const request = c.req.raw;
-  const route = c.var.route;
+  const route = c.get("route");
   const cluster = route.cluster;
 
   let body = request.body;
@@ -60,9 +60,9 @@ export const proxy = createMiddleware<AppEnv>(async (c) => {
       proto: url.startsWith("https:") ? "https" : "http",
       host: request.headers.get("host") ?? new URL(url).host,
     },
-    { allow: route.allowHeaders, requestId: c.var.requestId, traceparent: c.var.traceparent, tracestate: c.var.tracestate },
+    { allow: route.allowHeaders, requestId: c.get("requestId"), traceparent: c.get("traceparent"), tracestate: c.get("tracestate") },
   );
-  const pathAndQuery = route.upstreamPath(c.var.normalizedPath, c.var.routeParams) + queryOf(url);
+  const pathAndQuery = route.upstreamPath(c.get("normalizedPath"), c.get("routeParams")) + queryOf(url);
   const method = request.method;
   const deadline = Date.now() + route.timeoutMs;
   const retry = route.retry !== null && body === null && IDEMPOTENT.has(method) ? route.retry : null;
@@ -92,7 +92,7 @@ export const proxy = createMiddleware<AppEnv>(async (c) => {
         return new Response(responseBody, {
           status: response.status,
           statusText: response.statusText,
-          headers: downstreamResponseHeaders(response.headers, c.var.requestId),
+          headers: downstreamResponseHeaders(response.headers, c.get("requestId")),
         });
       }
       await responseBody?.cancel();

@@ -1,0 +1,42 @@
+/**
+ * Benchmark configs: `n` routes of a realistic mix (static, parameter and wildcard paths, a few
+ * method-restricted), all on one cluster, plus the sample request paths that hit them.
+ */
+import type { GatewayConfigInput } from "../../src/config/schema.ts";
+
+export function benchRoutes(n: number, originUrl: string): GatewayConfigInput {
+  const routes: GatewayConfigInput["routes"] = [];
+  for (let i = 0; i < n - 1; i++) {
+    const kind = i % 4;
+    const path =
+      kind === 0 ? `/svc${i}/items/:id` : kind === 1 ? `/svc${i}/health` : kind === 2 ? `/svc${i}/*` : `/svc${i}/users/:user/orders/:order`;
+    routes.push({ id: `r${i}`, match: { path, ...(i % 5 === 0 ? { methods: ["GET", "POST"] as const } : {}) }, cluster: "origin" });
+  }
+  // The route the HTTP benchmark calls comes last in config order: the worst case for any matcher
+  // that walks routes in order.
+  routes.push({ id: "bench", match: { path: "/bench/*" }, cluster: "origin", rewrite: { stripPrefix: "/bench" } });
+  return { clusters: { origin: { targets: [{ url: originUrl }] } }, routes: routes as GatewayConfigInput["routes"] };
+}
+
+/** Request paths for `n` routes: mostly hits spread over the table, one in ten a miss. */
+export function samplePaths(n: number, count: number): string[] {
+  const paths: string[] = [];
+  for (let k = 0; k < count; k++) {
+    const i = Math.floor((k * 7919) % Math.max(1, n - 1));
+    if (k % 10 === 9) paths.push(`/missing${k}/nothing`);
+    else if (k % 10 === 8) paths.push("/bench/hello");
+    else {
+      const kind = i % 4;
+      paths.push(
+        kind === 0
+          ? `/svc${i}/items/${k}`
+          : kind === 1
+            ? `/svc${i}/health`
+            : kind === 2
+              ? `/svc${i}/a/b`
+              : `/svc${i}/users/u${k}/orders/${k}`,
+      );
+    }
+  }
+  return paths;
+}

@@ -1,0 +1,130 @@
+/**
+ * Process helpers for the benchmark: free ports, the nginx origin, wrk runs and CPU accounting.
+ */
+import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { join, resolve } from "node:path";
+
+export function freePort(): Promise<number> {
+  return new Promise((done, fail) => {
+    const server = createServer();
+    server.once("error", fail);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      const port = typeof address === "object" && address ? address.port : 0;
+      server.close(() => done(port));
+    });
+  });
+}
+
+/** Makes sure Debian's nginx and wrk are there, installing them when running as root. */
+export function ensureTools(): void {
+  const missing = ["nginx", "wrk"].filter(
+    (tool) => spawnSync("sh", ["-c", `command -v ${tool} || test -x /usr/sbin/${tool}`]).status !== 0,
+  );
+  if (missing.length === 0) return;
+  if (process.getuid?.() !== 0) throw new Error(`missing ${missing.join(", ")}: apt-get install nginx-light wrk`);
+  console.log(`installing ${missing.join(", ")} from Debian...`);
+  execFileSync("sh", ["-c", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light wrk"], {
+    stdio: "inherit",
+  });
+}
+
+export const ORIGIN_BODY = '{"ok":true,"service":"origin","items":[1,2,3]}';
+
+/** nginx as the origin: one worker, access log off, keepalive on, a small JSON body. */
+export function nginxConfig(dir: string, port: number): string {
+  return `worker_processes 1;
+daemon off;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_timeout 65;
+  keepalive_requests 1000000;
+  client_body_temp_path ${dir}/body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+  server {
+    listen 127.0.0.1:${port};
+    location / {
+      default_type application/json;
+      return 200 '${ORIGIN_BODY}';
+    }
+  }
+}
+`;
+}
+
+export function startNginx(workDir: string, port: number, cpu: number): ChildProcess {
+  const dir = resolve(workDir, "nginx");
+  mkdirSync(dir, { recursive: true });
+  const conf = join(dir, "nginx.conf");
+  writeFileSync(conf, nginxConfig(dir, port));
+  return spawn("taskset", ["-c", String(cpu), "nginx", "-c", conf, "-p", dir], { stdio: "ignore" });
+}
+
+export interface WrkResult {
+  requests: number;
+  seconds: number;
+  rps: number;
+  p50Ms: number;
+  p99Ms: number;
+  errors: number;
+}
+
+function toMs(value: string, unit: string): number {
+  const n = Number(value);
+  return unit === "us" ? n / 1000 : unit === "s" ? n * 1000 : n;
+}
+
+export function parseWrk(output: string): WrkResult {
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(output)?.[1] ?? Number.NaN);
+  const total = /(\d+) requests in ([\d.]+)(\w+)/.exec(output);
+  const p = (q: string) => {
+    const m = new RegExp(`\\s${q}%\\s+([\\d.]+)(us|ms|s)`).exec(output);
+    return m ? toMs(m[1] as string, m[2] as string) : Number.NaN;
+  };
+  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(output)?.[1] ?? 0);
+  const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(output);
+  const socketErrors = socket ? socket.slice(1).reduce((a, b) => a + Number(b), 0) : 0;
+  const seconds = total ? toMs(total[2] as string, total[3] as string) / 1000 : Number.NaN;
+  return { requests: Number(total?.[1] ?? Number.NaN), seconds, rps, p50Ms: p("50"), p99Ms: p("99"), errors: non2xx + socketErrors };
+}
+
+export function runWrk(
+  url: string,
+  options: { seconds: number; connections: number; cpu: number },
+): { result: WrkResult; command: string } {
+  const args = ["-c", String(options.cpu), "wrk", "-t1", `-c${options.connections}`, `-d${options.seconds}s`, "--latency", url];
+  const out = execFileSync("taskset", args, { encoding: "utf8" });
+  return { result: parseWrk(out), command: `taskset ${args.join(" ")}` };
+}
+
+/** utime + stime of a process and its threads, in microseconds. */
+export function cpuMicros(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  const hz = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim());
+  return (ticks / hz) * 1e6;
+}
+
+/** Peak resident memory of a process, in MiB. */
+export function peakRssMiB(pid: number): number {
+  const kb = Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? Number.NaN);
+  return kb / 1024;
+}
+
+/** The newest workerd process started after `since` (ms), i.e. the one Miniflare just spawned. */
+export function findWorkerdPid(): number {
+  const out = execFileSync("pgrep", ["-n", "-f", "workerd serve"], { encoding: "utf8" }).trim();
+  return Number(out);
+}
+
+export function pin(pid: number, cpu: number): void {
+  execFileSync("taskset", ["-a", "-p", "-c", String(cpu), String(pid)], { stdio: "ignore" });
+}
