@@ -14,6 +14,10 @@ const app = new Hono<AppEnv>();
 
 app.use(requestId);
 app.get("/__gateway/health", health);
+// The gateway's own namespace: never proxied, whatever the routes say.
+app.all("/__gateway/*", () => {
+  throw new GatewayError("route-not-found");
+});
 app.all("*", matchRoute, proxy);
 
 app.onError((error, c) => {
