@@ -1,5 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { downstreamResponseHeaders, upstreamRequestHeaders } from "./headers.ts";
+import { type ClientFacts, downstreamResponse, upstreamRequestHeaders as pairs, type UpstreamHeaderOptions } from "./headers.ts";
+
+const upstreamRequestHeaders = (incoming: Headers, client: ClientFacts, options: UpstreamHeaderOptions) =>
+  new Headers(pairs(incoming, client, options));
 
 const client = { ip: "203.0.113.7", proto: "https", host: "api.example.com" };
 const ids = { allow: null, requestId: "req-1", traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", tracestate: null };
@@ -17,7 +20,7 @@ describe("hop-by-hop fields", () => {
       "x-secret-hop": "1",
       accept: "application/json",
     });
-    expect([...downstreamResponseHeaders(headers, "r").keys()]).toEqual(["accept", "x-request-id"]);
+    expect([...downstreamResponse(new Response(null, { headers }), null, "r").headers.keys()]).toEqual(["accept", "x-request-id"]);
     const upstream = upstreamRequestHeaders(headers, client, ids);
     for (const name of [
       "connection",
@@ -81,8 +84,8 @@ describe("upstreamRequestHeaders", () => {
   });
 });
 
-describe("downstreamResponseHeaders", () => {
-  it("strips hop-by-hop fields, keeps every Set-Cookie and sets the request id", () => {
+describe("downstreamResponse", () => {
+  it("keeps status and body, strips hop-by-hop fields, keeps every Set-Cookie and sets the request id", async () => {
     const upstream = new Headers([
       ["connection", "x-internal"],
       ["x-internal", "1"],
@@ -90,7 +93,15 @@ describe("downstreamResponseHeaders", () => {
       ["set-cookie", "a=1"],
       ["set-cookie", "b=2"],
     ]);
-    const headers = downstreamResponseHeaders(upstream, "req-9");
+    const response = downstreamResponse(
+      new Response("ignored", { status: 418, statusText: "Teapot", headers: upstream }),
+      new Response("body").body,
+      "req-9",
+    );
+    expect(response.status).toBe(418);
+    expect(response.statusText).toBe("Teapot");
+    expect(await response.text()).toBe("body");
+    const headers = response.headers;
     expect(headers.has("x-internal")).toBe(false);
     expect(headers.has("transfer-encoding")).toBe(false);
     expect(headers.getSetCookie()).toEqual(["a=1", "b=2"]);

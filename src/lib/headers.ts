@@ -12,6 +12,9 @@ const HOP_BY_HOP = new Set(["connection", "keep-alive", "te", "trailer", "transf
 /** Fields the gateway sets itself from what it saw; client-sent values are never trusted. */
 const FORWARDING = new Set(["forwarded", "x-real-ip"]);
 
+/** Set by the gateway from its own view of the request; a client's copy is dropped. */
+const GATEWAY_OWNED = new Set(["x-request-id", "traceparent", "tracestate"]);
+
 /** With an allowlist, these still pass: they describe the body, without which it cannot be read. */
 const BODY_FRAMING = new Set(["content-type", "content-length", "content-encoding"]);
 
@@ -30,21 +33,6 @@ function connectionNamed(headers: Headers): Set<string> | null {
     if (name) names.add(name);
   }
   return names;
-}
-
-/**
- * Copies `source` without the fields `drop` picks, in one pass over it (each header access
- * crosses into the runtime, so the hot path reads the fields once).
- */
-function copyWithout(source: Headers, drop: (name: string) => boolean): Headers {
-  const headers = new Headers(source);
-  const named = connectionNamed(source);
-  const doomed: string[] = [];
-  for (const name of source.keys()) {
-    if (isHopByHop(name) || named?.has(name) || drop(name)) doomed.push(name);
-  }
-  for (const name of doomed) headers.delete(name);
-  return headers;
 }
 
 /** What the gateway knows about the client connection, from the platform rather than the client. */
@@ -75,35 +63,49 @@ export interface UpstreamHeaderOptions {
   tracestate: string | null;
 }
 
+/** Header fields as name/value pairs: what fetch() and Response take without a Headers object. */
+export type HeaderPairs = Array<[string, string]>;
+
 /**
  * Builds the upstream request headers: hop-by-hop fields dropped, client-sent forwarding fields
  * replaced by the gateway's own (X-Forwarded-For is not appended to: a client could otherwise
  * plant any address in front of its real one), the allowlist applied, request id and trace context set.
+ * One pass over the incoming fields into plain pairs: every Headers call crosses into the runtime,
+ * and building pairs measured cheaper than copying a Headers object and editing it.
  */
-export function upstreamRequestHeaders(incoming: Headers, client: ClientFacts, options: UpstreamHeaderOptions): Headers {
+export function upstreamRequestHeaders(incoming: Headers, client: ClientFacts, options: UpstreamHeaderOptions): HeaderPairs {
   const allow = options.allow;
-  const headers = copyWithout(
-    incoming,
-    (name) => FORWARDING.has(name) || name.startsWith("x-forwarded-") || (allow !== null && !allow.has(name) && !BODY_FRAMING.has(name)),
-  );
-
-  if (client.ip !== null) {
-    headers.set("x-forwarded-for", client.ip);
-    headers.set("x-real-ip", client.ip);
+  const named = connectionNamed(incoming);
+  const pairs: HeaderPairs = [];
+  for (const [name, value] of incoming) {
+    if (isHopByHop(name) || named?.has(name) || FORWARDING.has(name) || name.startsWith("x-forwarded-") || GATEWAY_OWNED.has(name))
+      continue;
+    if (allow !== null && !allow.has(name) && !BODY_FRAMING.has(name)) continue;
+    pairs.push([name, value]);
   }
-  headers.set("x-forwarded-proto", client.proto);
-  headers.set("x-forwarded-host", client.host);
-  headers.set("forwarded", `for=${forwardedNode(client.ip)};host=${forwardedValue(client.host)};proto=${client.proto}`);
-  headers.set("x-request-id", options.requestId);
-  headers.set("traceparent", options.traceparent);
-  if (options.tracestate !== null) headers.set("tracestate", options.tracestate);
-  else headers.delete("tracestate");
-  return headers;
+  if (client.ip !== null) pairs.push(["x-forwarded-for", client.ip], ["x-real-ip", client.ip]);
+  pairs.push(
+    ["x-forwarded-proto", client.proto],
+    ["x-forwarded-host", client.host],
+    ["forwarded", `for=${forwardedNode(client.ip)};host=${forwardedValue(client.host)};proto=${client.proto}`],
+    ["x-request-id", options.requestId],
+    ["traceparent", options.traceparent],
+  );
+  if (options.tracestate !== null) pairs.push(["tracestate", options.tracestate]);
+  return pairs;
 }
 
-/** Builds the client response headers from the upstream's: hop-by-hop fields dropped, request id set. */
-export function downstreamResponseHeaders(upstream: Headers, requestId: string): Headers {
-  const headers = copyWithout(upstream, () => false);
-  headers.set("x-request-id", requestId);
-  return headers;
+/**
+ * The client's response: the upstream's status and headers around `body`, hop-by-hop fields
+ * dropped, request id set, built from plain pairs in one pass (as for the request).
+ */
+export function downstreamResponse(upstream: Response, body: ReadableStream<Uint8Array> | null, requestId: string): Response {
+  const named = connectionNamed(upstream.headers);
+  const pairs: HeaderPairs = [];
+  // Iteration yields each Set-Cookie on its own (Fetch standard), so none are merged.
+  for (const [name, value] of upstream.headers) {
+    if (!(isHopByHop(name) || named?.has(name) || name === "x-request-id")) pairs.push([name, value]);
+  }
+  pairs.push(["x-request-id", requestId]);
+  return new Response(body, { status: upstream.status, statusText: upstream.statusText, headers: pairs });
 }

@@ -3,6 +3,7 @@
  * failure the retry logic understands. Knows nothing about routes or retries.
  */
 import type { CompiledCluster, CompiledTarget } from "../../config/compile.ts";
+import type { HeaderPairs } from "../../lib/headers.ts";
 
 export type AttemptFailure = "connect-failure" | "timeout";
 
@@ -15,7 +16,7 @@ export interface AttemptRequest {
   /** Path (already rewritten) plus the raw query string, starting with "/". */
   pathAndQuery: string;
   method: string;
-  headers: Headers;
+  headers: HeaderPairs;
   body: ReadableStream<Uint8Array> | null;
   /** Epoch ms by which response headers must have arrived (the route deadline). */
   deadline: number;

@@ -8,7 +8,7 @@ import type { CompiledRetry } from "../../config/compile.ts";
 import type { RetryOn } from "../../config/schema.ts";
 import type { AppEnv } from "../../env.ts";
 import { GatewayError } from "../../errors.ts";
-import { downstreamResponseHeaders, upstreamRequestHeaders } from "../../lib/headers.ts";
+import { downstreamResponse, upstreamRequestHeaders } from "../../lib/headers.ts";
 import { limitBody } from "./body-limit.ts";
 import { type AttemptFailure, sendAttempt } from "./forward.ts";
 
@@ -89,11 +89,7 @@ export const proxy = createMiddleware<AppEnv>(async (c) => {
     if (result.kind === "response") {
       const { response, body: responseBody } = result;
       if (!(mayRetry && retriableStatus(retry.on, response.status) && retry.budget.tryRetry())) {
-        return new Response(responseBody, {
-          status: response.status,
-          statusText: response.statusText,
-          headers: downstreamResponseHeaders(response.headers, c.get("requestId")),
-        });
+        return downstreamResponse(response, responseBody, c.get("requestId"));
       }
       await responseBody?.cancel();
     } else {
