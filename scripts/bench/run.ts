@@ -198,11 +198,11 @@ function writeReport(match: MatchResult[], results: ScenarioResult[], workerdPea
     "",
     "`RouteTable.lookup` (host group, first-segment shard, Hono router, method check) on Node's V8, the engine workerd embeds; 1,000,000 lookups per run over 1,024 request paths (one in ten a miss), 5 runs after a warm-up run.",
     "",
-    "| routes | compile (ms) | hot 10 routes, ns/lookup (median, runs) | spread over 1,024 routes, ns/lookup (median, runs) |",
-    "| ---: | ---: | --- | --- |",
+    "| routes | compile (ms) | snapshot heap (MiB) | hot 10 routes, ns/lookup (median, runs) | spread over 1,024 routes, ns/lookup (median, runs) |",
+    "| ---: | ---: | ---: | --- | --- |",
     ...match.map(
       (m) =>
-        `| ${m.routes.toLocaleString("en")} | ${m.compileMs.toFixed(0)} | ${median(m.hotNsPerLookup).toFixed(0)} (${m.hotNsPerLookup.map((x) => x.toFixed(0)).join(", ")}) | ${median(m.spreadNsPerLookup).toFixed(0)} (${m.spreadNsPerLookup.map((x) => x.toFixed(0)).join(", ")}) |`,
+        `| ${m.routes.toLocaleString("en")} | ${m.compileMs.toFixed(0)} | ${m.heapMiB.toFixed(1)} | ${median(m.hotNsPerLookup).toFixed(0)} (${m.hotNsPerLookup.map((x) => x.toFixed(0)).join(", ")}) | ${median(m.spreadNsPerLookup).toFixed(0)} (${m.spreadNsPerLookup.map((x) => x.toFixed(0)).join(", ")}) |`,
     ),
     "",
     "## HTTP",
