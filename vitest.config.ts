@@ -1,5 +1,6 @@
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
+import { SummaryReporter } from "./test/harness/summary-reporter.ts";
 
 export default defineConfig({
   plugins: [
@@ -18,5 +19,6 @@ export default defineConfig({
     globalSetup: ["./test/global-setup.ts"],
     include: ["src/**/*.test.ts", "test/**/*.test.ts"],
     testTimeout: 30_000,
+    reporters: ["default", new SummaryReporter()],
   },
 });
