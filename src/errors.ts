@@ -18,12 +18,8 @@ const PROBLEMS = {
 export type ProblemCode = keyof typeof PROBLEMS;
 
 /** Stable problem type URIs: `urn:edgegate:problem:<code>`, listed in the README. */
-export function problemType(code: ProblemCode): string {
+function problemType(code: ProblemCode): string {
   return `urn:edgegate:problem:${code}`;
-}
-
-export function problemStatus(code: ProblemCode): number {
-  return PROBLEMS[code].status;
 }
 
 /** An error the gateway answers with a problem document. `detail` must be safe to show a client. */

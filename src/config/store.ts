@@ -49,7 +49,7 @@ export async function readCurrentConfig(kv: ConfigKv, options: ConfigValidationO
 }
 
 /** A new version id: sortable by time, unique by content hash. */
-export async function newConfigVersion(text: string, now: number = Date.now()): Promise<string> {
+async function newConfigVersion(text: string, now: number = Date.now()): Promise<string> {
   const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));
   const hash = Array.from(digest.slice(0, 4), (b) => b.toString(16).padStart(2, "0")).join("");
   return `${new Date(now)

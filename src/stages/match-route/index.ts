@@ -3,13 +3,14 @@
  * The normalized path is what later stages forward, so the upstream sees the path that matched.
  */
 import { createMiddleware } from "hono/factory";
+import { ROUTE_METHODS } from "../../config/schema.ts";
 import { snapshotCache } from "../../config/snapshot-cache.ts";
 import { type AppEnv, gatewaySettings } from "../../env.ts";
 import { GatewayError } from "../../errors.ts";
 import { normalizePath } from "../../lib/path.ts";
 
-/** Methods the gateway proxies at all. TRACE would reflect credentials (XST); CONNECT opens tunnels. */
-const PROXIED_METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]);
+/** Methods the gateway proxies at all: the ones a route may name (no TRACE, no CONNECT). */
+const PROXIED_METHODS: ReadonlySet<string> = new Set(ROUTE_METHODS);
 
 const PROXIED_ALLOW = [...PROXIED_METHODS].join(", ");
 
