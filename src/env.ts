@@ -2,7 +2,7 @@
  * Bindings and variables of the Worker, read and validated once per isolate.
  */
 
-import type { CompiledRoute, Snapshot } from "./config/compile.ts";
+import type { CompiledRoute } from "./config/compile.ts";
 import type { ConfigValidationOptions } from "./config/schema.ts";
 import type { RouteLookup } from "./lib/route-table.ts";
 
@@ -20,7 +20,6 @@ export interface Variables {
   requestId: string;
   traceparent: string;
   tracestate: string | null;
-  snapshot: Snapshot;
   route: CompiledRoute;
   routeParams: Extract<RouteLookup<CompiledRoute>, { kind: "matched" }>["params"];
   /** The normalized request path: matched against routes and, after rewriting, forwarded. */

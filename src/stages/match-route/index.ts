@@ -67,7 +67,6 @@ export const matchRoute = createMiddleware<AppEnv>(async (c, next) => {
     throw new GatewayError("method-not-allowed", `${method} is not allowed on this route.`, { allow: lookup.allow.join(", ") });
   }
 
-  c.set("snapshot", snapshot);
   c.set("route", lookup.payload);
   c.set("routeParams", lookup.params);
   c.set("normalizedPath", normalized.path);
