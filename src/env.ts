@@ -4,6 +4,7 @@
 
 import type { CompiledRoute } from "./config/compile.ts";
 import type { ConfigValidationOptions } from "./config/schema.ts";
+import type { HeaderPairs } from "./lib/headers.ts";
 import type { RouteLookup } from "./lib/route-table.ts";
 
 export interface Bindings {
@@ -15,6 +16,20 @@ export interface Bindings {
   CONFIG_REFRESH_INTERVAL_MS?: string;
 }
 
+/** Who the caller is, once a route's authentication has passed. */
+export interface Identity {
+  method: "jwt" | "api-key";
+  /** The JWT `sub`, or the API key's consumer name. */
+  subject: string | null;
+  /** The API key's consumer; null for JWTs. */
+  consumer: string | null;
+  scopes: ReadonlySet<string>;
+  /** The verified JWT claims; for an API key, `sub` (the consumer) and `scope`. */
+  claims: Readonly<Record<string, unknown>>;
+  /** What per-consumer rate limits key on. */
+  rateLimitKey: string | null;
+}
+
 /** Per-request values the stages hand on, in pipeline order. */
 export interface Variables {
   requestId: string;
@@ -24,6 +39,10 @@ export interface Variables {
   routeParams: Extract<RouteLookup<CompiledRoute>, { kind: "matched" }>["params"];
   /** The normalized request path: matched against routes and, after rewriting, forwarded. */
   normalizedPath: string;
+  /** Set by authenticate on routes with auth; unset elsewhere. */
+  identity: Identity | undefined;
+  /** Headers authenticate adds upstream (forwarded claims); unset when none. */
+  identityHeaders: HeaderPairs | undefined;
 }
 
 export interface AppEnv {

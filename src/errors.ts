@@ -7,11 +7,14 @@ const PROBLEMS = {
   "bad-request": { status: 400, title: "Bad request" },
   "invalid-path": { status: 400, title: "Invalid request path" },
   "route-not-found": { status: 404, title: "No route matches this request" },
+  unauthorized: { status: 401, title: "Authentication required" },
+  forbidden: { status: 403, title: "Insufficient scope" },
   "method-not-allowed": { status: 405, title: "Method not allowed" },
   "payload-too-large": { status: 413, title: "Request body too large" },
   "internal-error": { status: 500, title: "Internal gateway error" },
   "upstream-unavailable": { status: 502, title: "Upstream unavailable" },
   "config-unavailable": { status: 503, title: "Gateway configuration unavailable" },
+  "auth-unavailable": { status: 503, title: "Authentication temporarily unavailable" },
   "upstream-timeout": { status: 504, title: "Upstream timed out" },
 } as const satisfies Record<string, { status: number; title: string }>;
 

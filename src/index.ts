@@ -1,11 +1,12 @@
 /**
  * edgegate's composition root: the order of the pipeline stages, and nothing else.
- * id -> route -> proxy. Errors from any stage become problem+json in one place.
+ * id -> route -> identity -> proxy. Errors from any stage become problem+json in one place.
  */
 import { Hono } from "hono";
 import type { AppEnv } from "./env.ts";
 import { GatewayError, problemResponse } from "./errors.ts";
 import { health } from "./routes/health.ts";
+import { authenticate } from "./stages/authenticate/index.ts";
 import { matchRoute } from "./stages/match-route/index.ts";
 import { proxy } from "./stages/proxy/index.ts";
 import { requestId } from "./stages/request-id/index.ts";
@@ -18,7 +19,7 @@ app.get("/__gateway/health", health);
 app.all("/__gateway/*", () => {
   throw new GatewayError("route-not-found");
 });
-app.all("*", matchRoute, proxy);
+app.all("*", matchRoute, authenticate, proxy);
 
 app.onError((error, c) => {
   const id = c.get("requestId") ?? crypto.randomUUID();

@@ -3,6 +3,7 @@ declare module "vitest" {
   interface ProvidedContext {
     originPort: number;
     closedPort: number;
+    jwksPort: number;
   }
 }
 

@@ -3,10 +3,14 @@
  * their balancers, and per-route helpers, so a request does no config work beyond one lookup.
  */
 import { type Balancer, LeastInFlight, WeightedRoundRobin } from "../lib/balancer.ts";
+import type { TokenSource } from "../lib/credentials.ts";
+import { ExpiringLru } from "../lib/expiring-lru.ts";
 import { wildcardBase } from "../lib/path.ts";
 import { RetryBudget } from "../lib/retry-budget.ts";
 import { type RouteParams, RouteTable } from "../lib/route-table.ts";
-import type { ClusterConfig, GatewayConfig, RetryOn, RouteConfig } from "./schema.ts";
+import type { JwksSettings, KeyEntry, RemoteKeySet } from "../services/jwks/key-set.ts";
+import { keySetFor } from "../services/jwks/source.ts";
+import type { ClusterConfig, GatewayConfig, JwtProviderConfig, RetryOn, RouteAuthConfig, RouteConfig } from "./schema.ts";
 
 export interface CompiledTarget {
   /** scheme://host[:port], as URL.origin gives it. */
@@ -36,6 +40,44 @@ export interface CompiledRetry {
   backoffMaxMs: number;
 }
 
+/** A token that passed verification, remembered until its exp (never longer). */
+export interface VerifiedToken {
+  claims: Readonly<Record<string, unknown>>;
+  /** The key that verified it: the cached result is dropped once the key is no longer published. */
+  key: KeyEntry;
+}
+
+export interface CompiledJwtProvider {
+  name: string;
+  keySet: RemoteKeySet;
+  jwks: JwksSettings;
+  issuer: string[];
+  audience: string[];
+  algorithms: string[];
+  /** Always includes "exp". */
+  requiredClaims: string[];
+  clockToleranceSec: number;
+  typ: string | undefined;
+  maxTokenBytes: number;
+  /**
+   * Keyed by the token's SHA-256. Per snapshot on purpose: a publish that changes the issuer,
+   * audience or claims rules must not let tokens verified under the old rules through.
+   */
+  tokenCache: ExpiringLru<string, VerifiedToken>;
+}
+
+export interface CompiledAuth {
+  jwt: CompiledJwtProvider | null;
+  tokenSource: TokenSource;
+  apiKey: { header: string; cacheTtlMs: number } | null;
+  scopes: readonly string[];
+  claimHeaders: ReadonlyArray<readonly [claim: string, header: string]>;
+  /** Request headers never forwarded: claim targets always (no forging), credential carriers unless forwarded. */
+  stripHeaders: ReadonlySet<string>;
+  stripCookie: string | null;
+  stripQueryParam: string | null;
+}
+
 export interface CompiledRoute {
   id: string;
   cluster: CompiledCluster;
@@ -45,6 +87,7 @@ export interface CompiledRoute {
   maxBodyBytes: number | null;
   /** Maps the normalized request path (and route params) to the path sent upstream. */
   upstreamPath: (path: string, params: RouteParams) => string;
+  auth: CompiledAuth | null;
 }
 
 export interface Snapshot {
@@ -100,10 +143,65 @@ function compileRewrite(route: RouteConfig): CompiledRoute["upstreamPath"] {
   };
 }
 
+function compileJwtProvider(name: string, provider: JwtProviderConfig): CompiledJwtProvider {
+  const list = (value: string | string[]) => (typeof value === "string" ? [value] : value);
+  return {
+    name,
+    keySet: keySetFor(provider.jwksUri),
+    jwks: {
+      cacheMaxAgeMs: provider.jwks.cacheMaxAgeSec * 1000,
+      cooldownMs: provider.jwks.cooldownSec * 1000,
+      maxStaleMs: provider.jwks.maxStaleSec * 1000,
+      timeoutMs: provider.jwks.timeoutMs,
+    },
+    issuer: list(provider.issuer),
+    audience: list(provider.audience),
+    algorithms: provider.algorithms,
+    requiredClaims: [...new Set(["exp", ...provider.requiredClaims])],
+    clockToleranceSec: provider.clockToleranceSec,
+    typ: provider.typ,
+    maxTokenBytes: provider.maxTokenBytes,
+    tokenCache: new ExpiringLru(provider.tokenCacheSize),
+  };
+}
+
+function compileAuth(auth: RouteAuthConfig, providers: ReadonlyMap<string, CompiledJwtProvider>): CompiledAuth {
+  const token = auth.token;
+  const tokenSource: TokenSource = token?.header
+    ? token.header === "authorization"
+      ? { kind: "authorization" }
+      : { kind: "header", name: token.header }
+    : token?.cookie
+      ? { kind: "cookie", name: token.cookie }
+      : token?.query
+        ? { kind: "query", name: token.query }
+        : { kind: "authorization" };
+  const claimHeaders = Object.entries(auth.claimHeaders);
+  const strip = new Set(claimHeaders.map(([, header]) => header));
+  const jwt = auth.jwt === undefined ? null : (providers.get(auth.jwt) ?? null);
+  if (!auth.forwardCredentials) {
+    if (jwt && tokenSource.kind === "authorization") strip.add("authorization");
+    if (jwt && tokenSource.kind === "header") strip.add(tokenSource.name);
+    if (auth.apiKey) strip.add(auth.apiKey.header);
+  }
+  return {
+    jwt,
+    tokenSource,
+    apiKey: auth.apiKey ? { header: auth.apiKey.header, cacheTtlMs: auth.apiKey.cacheTtlSec * 1000 } : null,
+    scopes: auth.scopes,
+    claimHeaders,
+    stripHeaders: strip,
+    stripCookie: jwt && !auth.forwardCredentials && tokenSource.kind === "cookie" ? tokenSource.name : null,
+    stripQueryParam: jwt && !auth.forwardCredentials && tokenSource.kind === "query" ? tokenSource.name : null,
+  };
+}
+
 /** Compiles a validated config. Throws only on a bug: validation has already ruled out bad input. */
 export function compileConfig(config: GatewayConfig, version: string, now: () => number = Date.now): Snapshot {
   const clusters = new Map<string, CompiledCluster>();
   for (const [name, cluster] of Object.entries(config.clusters)) clusters.set(name, compileCluster(name, cluster));
+  const providers = new Map<string, CompiledJwtProvider>();
+  for (const [name, provider] of Object.entries(config.jwtProviders)) providers.set(name, compileJwtProvider(name, provider));
 
   const entries = config.routes.map((route) => {
     const cluster = clusters.get(route.cluster);
@@ -126,6 +224,7 @@ export function compileConfig(config: GatewayConfig, version: string, now: () =>
       allowHeaders: route.requestHeaders ? new Set(route.requestHeaders.allow) : null,
       maxBodyBytes: route.maxBodyBytes ?? null,
       upstreamPath: compileRewrite(route),
+      auth: route.auth ? compileAuth(route.auth, providers) : null,
     };
     return {
       path: route.match.path,

@@ -21,6 +21,31 @@ export const RETRY_ON = ["connect-failure", "timeout", "gateway-error", "5xx"] a
 
 export const LOAD_BALANCING_POLICIES = ["weighted-round-robin", "least-in-flight"] as const;
 
+/**
+ * Signature algorithms a JWT provider may allow. Only asymmetric ones: a JWKS publishes public keys,
+ * and an HMAC "verified" with a public key is the classic algorithm-confusion forgery.
+ */
+export const JWT_ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA", "Ed25519"] as const;
+
+/** Headers a claim may not be forwarded into: the ones the gateway or HTTP framing owns. */
+const RESERVED_CLAIM_HEADERS = new Set([
+  "host",
+  "authorization",
+  "cookie",
+  "content-length",
+  "content-type",
+  "content-encoding",
+  "transfer-encoding",
+  "connection",
+  "te",
+  "upgrade",
+  "forwarded",
+  "x-real-ip",
+  "x-request-id",
+  "traceparent",
+  "tracestate",
+]);
+
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const NAME_RULE = "must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit";
 const HOST_PATTERN = /^(?:\*\.)?(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -53,6 +78,35 @@ function upstreamUrlProblem(raw: string, options: ConfigValidationOptions): stri
   }
   return undefined;
 }
+
+/** Why a JWKS URI is refused: https only (http only with the dev flag), and no private hosts. */
+function jwksUriProblem(raw: string, options: ConfigValidationOptions): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return "must be an absolute URL";
+  }
+  if (url.protocol !== "https:" && !(options.allowPrivateUpstreams && url.protocol === "http:")) {
+    return "must use https (http only with ALLOW_PRIVATE_UPSTREAMS=true, for development)";
+  }
+  if (url.username || url.password) return "must not contain credentials";
+  if (!options.allowPrivateUpstreams && isNonPublicHost(url.hostname)) {
+    return "points at a loopback, link-local or private address; these are refused unless the deployment sets ALLOW_PRIVATE_UPSTREAMS=true (development only)";
+  }
+  return undefined;
+}
+
+const oneOrMore = (message: string) =>
+  v.union(
+    [
+      v.pipe(v.string(), v.minLength(1, message)),
+      v.pipe(v.array(v.pipe(v.string(), v.minLength(1, message))), v.minLength(1, "must not be empty")),
+    ],
+    "must be a string or a non-empty array of strings",
+  );
+
+const headerName = v.pipe(v.string("must be a string"), v.toLowerCase(), v.regex(HEADER_NAME, "must be a header field name"));
 
 function createSchema(options: ConfigValidationOptions) {
   const targetSchema = v.strictObject({
@@ -94,6 +148,106 @@ function createSchema(options: ConfigValidationOptions) {
     v.string("must be a string"),
     v.regex(/^\/(?:[A-Za-z0-9\-._~!$&'()+,;=:@/]|%[0-9A-F]{2})*$/, "must be a path starting with '/' with no wildcard or parameters"),
   );
+
+  const jwtProviderSchema = v.strictObject({
+    /** Accepted `iss` values. */
+    issuer: oneOrMore("must not be empty"),
+    /** Accepted `aud` values; the token must name at least one. Required: without it any token of the issuer would pass. */
+    audience: oneOrMore("must not be empty"),
+    jwksUri: v.pipe(
+      v.string("must be a string"),
+      v.rawCheck(({ dataset, addIssue }) => {
+        const problem = dataset.typed ? jwksUriProblem(dataset.value, options) : undefined;
+        if (problem) addIssue({ message: problem });
+      }),
+    ),
+    algorithms: v.optional(
+      v.pipe(
+        v.array(
+          v.pipe(
+            v.string("must be a string"),
+            v.rawCheck(({ dataset, addIssue }) => {
+              if (!dataset.typed) return;
+              if (/^(?:HS\d+|none)$/i.test(dataset.value)) {
+                addIssue({ message: "is refused: 'none' and HMAC algorithms cannot be verified against a JWKS of public keys" });
+              } else if (!(JWT_ALGORITHMS as readonly string[]).includes(dataset.value)) {
+                addIssue({ message: `must be one of: ${JWT_ALGORITHMS.join(", ")}` });
+              }
+            }),
+            v.transform((alg) => alg as JwtAlgorithm),
+          ),
+        ),
+        v.minLength(1, "must not be empty"),
+      ),
+      ["RS256", "ES256", "EdDSA"],
+    ),
+    /** Claims that must be present besides `exp`, which is always required. */
+    requiredClaims: v.optional(v.array(v.pipe(v.string("must be a string"), v.minLength(1, "must not be empty"))), []),
+    /** Allowed clock skew for exp, nbf and iat, in seconds. */
+    clockToleranceSec: v.optional(integer(0, 300), 30),
+    /** When set, the JOSE header `typ` must match (e.g. "at+jwt" for RFC 9068 access tokens). */
+    typ: v.optional(v.pipe(v.string("must be a string"), v.minLength(1, "must not be empty"))),
+    /** Longer tokens are rejected before any parsing. */
+    maxTokenBytes: v.optional(integer(256, 65_536), 8_192),
+    jwks: v.optional(
+      v.strictObject({
+        /** Keys younger than this are used without asking the identity provider. */
+        cacheMaxAgeSec: v.optional(integer(1, 86_400), 600),
+        /** Minimum time between two fetches of the JWKS, successful or not. */
+        cooldownSec: v.optional(integer(0, 3_600), 30),
+        /** How long past cacheMaxAgeSec the last good keys keep serving while the JWKS cannot be fetched. */
+        maxStaleSec: v.optional(integer(0, 7 * 86_400), 86_400),
+        timeoutMs: v.optional(durationMs(30_000), 3_000),
+      }),
+      {},
+    ),
+    /** Verified tokens remembered per isolate (by SHA-256 of the token); 0 turns the cache off. */
+    tokenCacheSize: v.optional(integer(0, 100_000), 10_000),
+  });
+
+  const authSchema = v.strictObject({
+    /** Name of a provider in `jwtProviders`. */
+    jwt: v.optional(v.pipe(v.string("must be a string"), v.regex(NAME, NAME_RULE))),
+    /** Where the JWT comes from; the Authorization header (Bearer scheme) unless set. At most one source. */
+    token: v.optional(
+      v.pipe(
+        v.strictObject({
+          header: v.optional(headerName),
+          cookie: v.optional(v.pipe(v.string("must be a string"), v.regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, "must be a cookie name"))),
+          /** The query string is a last resort: URLs end up in logs. A route must opt in by naming the parameter. */
+          query: v.optional(v.pipe(v.string("must be a string"), v.regex(/^[A-Za-z0-9._~-]{1,64}$/, "must be a query parameter name"))),
+        }),
+        v.check((t) => Object.keys(t).length === 1, "must name exactly one of header, cookie or query"),
+      ),
+    ),
+    apiKey: v.optional(
+      v.strictObject({
+        /** The header carrying the key. */
+        header: v.optional(headerName, "x-api-key"),
+        /** How long an isolate trusts a key record (and a known-bad key) before reading KV again. */
+        cacheTtlSec: v.optional(integer(1, 3_600), 60),
+      }),
+    ),
+    /** Scopes the caller must hold, all of them (`scope` claim, space-separated, or `scp` array). */
+    scopes: v.optional(v.array(v.pipe(v.string("must be a string"), v.regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, "must be a scope token"))), []),
+    /** Claim name -> upstream header. Client-sent headers of those names are always removed. */
+    claimHeaders: v.optional(
+      v.record(
+        v.pipe(v.string(), v.minLength(1, "claim names must not be empty")),
+        v.pipe(
+          headerName,
+          v.check(
+            (name) => !RESERVED_CLAIM_HEADERS.has(name) && !name.startsWith("x-forwarded-") && !name.startsWith("proxy-"),
+            "is a header the gateway owns",
+          ),
+        ),
+        "must be an object of claim name to header name",
+      ),
+      {},
+    ),
+    /** Whether the credential (Authorization, the token header or cookie parameter, the API-key header) reaches the upstream. */
+    forwardCredentials: v.optional(v.boolean("must be true or false"), false),
+  });
 
   const routeSchema = v.strictObject({
     id: v.pipe(v.string("must be a string"), v.regex(NAME, NAME_RULE)),
@@ -157,16 +311,21 @@ function createSchema(options: ConfigValidationOptions) {
     requestHeaders: v.optional(
       v.strictObject({
         /** Only these request headers (plus body framing and the gateway's own) reach the upstream. */
-        allow: v.array(v.pipe(v.string("must be a string"), v.toLowerCase(), v.regex(HEADER_NAME, "must be a header field name"))),
+        allow: v.array(headerName),
       }),
     ),
     maxBodyBytes: v.optional(integer(0, 2 ** 31)),
+    auth: v.optional(authSchema),
   });
 
   return v.strictObject(
     {
       clusters: v.record(v.pipe(v.string(), v.regex(NAME, `cluster names ${NAME_RULE}`)), clusterSchema, "must be an object of clusters"),
       routes: v.pipe(v.array(routeSchema, "must be an array"), v.maxLength(20_000, "must have at most 20000 routes")),
+      jwtProviders: v.optional(
+        v.record(v.pipe(v.string(), v.regex(NAME, `provider names ${NAME_RULE}`)), jwtProviderSchema, "must be an object of providers"),
+        {},
+      ),
     },
     "must be an object",
   );
@@ -182,6 +341,9 @@ export type GatewayConfigInput = v.InferInput<typeof strictSchema>;
 export type RouteConfig = GatewayConfig["routes"][number];
 export type ClusterConfig = GatewayConfig["clusters"][string];
 export type RetryOn = (typeof RETRY_ON)[number];
+export type JwtProviderConfig = GatewayConfig["jwtProviders"][string];
+export type RouteAuthConfig = NonNullable<RouteConfig["auth"]>;
+export type JwtAlgorithm = (typeof JWT_ALGORITHMS)[number];
 
 /** One validation problem: where in the document (e.g. `routes[2].match.path`) and why. */
 export interface ConfigIssue {
@@ -212,6 +374,25 @@ function crossFieldIssues(config: GatewayConfig): ConfigIssue[] {
     else ids.set(route.id, i);
     if (!Object.hasOwn(config.clusters, route.cluster)) {
       issues.push({ path: at(".cluster"), message: `names cluster '${route.cluster}', which is not defined in clusters` });
+    }
+    const { auth } = route;
+    if (auth) {
+      if (auth.jwt === undefined && auth.apiKey === undefined) {
+        issues.push({ path: at(".auth"), message: "must enable at least one method: jwt or apiKey" });
+      }
+      if (auth.jwt !== undefined && !Object.hasOwn(config.jwtProviders, auth.jwt)) {
+        issues.push({ path: at(".auth.jwt"), message: `names provider '${auth.jwt}', which is not defined in jwtProviders` });
+      }
+      if (auth.token !== undefined && auth.jwt === undefined) {
+        issues.push({ path: at(".auth.token"), message: "only applies to jwt; set auth.jwt or remove it" });
+      }
+      const headers = Object.values(auth.claimHeaders);
+      headers.forEach((name, j) => {
+        if (headers.indexOf(name) !== j) issues.push({ path: at(".auth.claimHeaders"), message: `maps two claims to '${name}'` });
+        if (name === auth.apiKey?.header || name === auth.token?.header) {
+          issues.push({ path: at(".auth.claimHeaders"), message: `'${name}' is the header the credential arrives in` });
+        }
+      });
     }
     const { rewrite } = route;
     if (!rewrite) return;

@@ -5,7 +5,15 @@ const upstreamRequestHeaders = (incoming: Headers, client: ClientFacts, options:
   new Headers(pairs(incoming, client, options));
 
 const client = { ip: "203.0.113.7", proto: "https", host: "api.example.com" };
-const ids = { allow: null, requestId: "req-1", traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", tracestate: null };
+const ids = {
+  allow: null,
+  strip: null,
+  stripCookie: null,
+  extra: null,
+  requestId: "req-1",
+  traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+  tracestate: null,
+};
 
 describe("hop-by-hop fields", () => {
   it("drops RFC 9110 hop-by-hop fields, Proxy-* and whatever Connection names", () => {
@@ -64,6 +72,22 @@ describe("upstreamRequestHeaders", () => {
     const anonymous = upstreamRequestHeaders(new Headers({ "x-forwarded-for": "1.2.3.4" }), { ...client, ip: null }, ids);
     expect(anonymous.get("forwarded")).toContain("for=unknown");
     expect(anonymous.has("x-forwarded-for")).toBe(false);
+  });
+
+  it("strips credential and identity headers and a credential cookie, then adds the gateway's identity headers", () => {
+    const incoming = new Headers({ authorization: "Bearer t", "x-user-id": "forged", cookie: "a=1; session=t; b=2", accept: "*/*" });
+    const headers = upstreamRequestHeaders(incoming, client, {
+      ...ids,
+      allow: new Set(["accept"]),
+      strip: new Set(["authorization", "x-user-id"]),
+      stripCookie: "session",
+      extra: [["x-user-id", "user-1"]],
+    });
+    expect(headers.has("authorization")).toBe(false);
+    expect(headers.get("x-user-id")).toBe("user-1");
+    expect(headers.has("cookie")).toBe(false);
+    const withCookies = upstreamRequestHeaders(incoming, client, { ...ids, stripCookie: "session" });
+    expect(withCookies.get("cookie")).toBe("a=1; b=2");
   });
 
   it("applies the allowlist but keeps body framing and the gateway's headers", () => {

@@ -3,6 +3,8 @@
  * gateway owns, and what it forwards.
  */
 
+import { withoutCookie } from "./credentials.ts";
+
 /**
  * Hop-by-hop fields (RFC 9110 section 7.6.1) describe one connection and must not be forwarded.
  * Proxy-Connection is the legacy spelling some clients still send.
@@ -58,6 +60,12 @@ function forwardedValue(text: string): string {
 export interface UpstreamHeaderOptions {
   /** Lower-case names that may reach the upstream; null forwards everything else. */
   allow: ReadonlySet<string> | null;
+  /** Lower-case names never forwarded from the client (credentials, identity headers the gateway sets). */
+  strip: ReadonlySet<string> | null;
+  /** A cookie removed from the Cookie header (a credential that must not reach the upstream). */
+  stripCookie: string | null;
+  /** Added after the client's fields and never subject to `allow`: the gateway's own (forwarded claims). */
+  extra: HeaderPairs | null;
   requestId: string;
   traceparent: string;
   tracestate: string | null;
@@ -74,15 +82,22 @@ export type HeaderPairs = Array<[string, string]>;
  * and building pairs measured cheaper than copying a Headers object and editing it.
  */
 export function upstreamRequestHeaders(incoming: Headers, client: ClientFacts, options: UpstreamHeaderOptions): HeaderPairs {
-  const allow = options.allow;
+  const { allow, strip, stripCookie } = options;
   const named = connectionNamed(incoming);
   const pairs: HeaderPairs = [];
   for (const [name, value] of incoming) {
     if (isHopByHop(name) || named?.has(name) || FORWARDING.has(name) || name.startsWith("x-forwarded-") || GATEWAY_OWNED.has(name))
       continue;
     if (allow !== null && !allow.has(name) && !BODY_FRAMING.has(name)) continue;
+    if (strip?.has(name)) continue;
+    if (stripCookie !== null && name === "cookie") {
+      const rest = withoutCookie(value, stripCookie);
+      if (rest !== "") pairs.push([name, rest]);
+      continue;
+    }
     pairs.push([name, value]);
   }
+  if (options.extra !== null) pairs.push(...options.extra);
   if (client.ip !== null) pairs.push(["x-forwarded-for", client.ip], ["x-real-ip", client.ip]);
   pairs.push(
     ["x-forwarded-proto", client.proto],

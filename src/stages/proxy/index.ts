@@ -8,6 +8,7 @@ import type { CompiledRetry } from "../../config/compile.ts";
 import type { RetryOn } from "../../config/schema.ts";
 import type { AppEnv } from "../../env.ts";
 import { GatewayError } from "../../errors.ts";
+import { withoutQueryParam } from "../../lib/credentials.ts";
 import { downstreamResponse, upstreamRequestHeaders } from "../../lib/headers.ts";
 import { limitBody } from "./body-limit.ts";
 import { type AttemptFailure, sendAttempt } from "./forward.ts";
@@ -29,13 +30,16 @@ function backoffMs(retry: CompiledRetry, retryNumber: number): number {
 
 function queryOf(url: string): string {
   const q = url.indexOf("?");
-  return q === -1 ? "" : url.slice(q);
+  if (q === -1) return "";
+  const hash = url.indexOf("#", q);
+  return hash === -1 ? url.slice(q) : url.slice(q, hash);
 }
 
 export const proxy = createMiddleware<AppEnv>(async (c) => {
   const request = c.req.raw;
   const route = c.get("route");
   const cluster = route.cluster;
+  const auth = route.auth;
 
   let body = request.body;
   let bodyExceeded = () => false;
@@ -60,9 +64,18 @@ export const proxy = createMiddleware<AppEnv>(async (c) => {
       proto: url.startsWith("https:") ? "https" : "http",
       host: request.headers.get("host") ?? new URL(url).host,
     },
-    { allow: route.allowHeaders, requestId: c.get("requestId"), traceparent: c.get("traceparent"), tracestate: c.get("tracestate") },
+    {
+      allow: route.allowHeaders,
+      strip: auth?.stripHeaders ?? null,
+      stripCookie: auth?.stripCookie ?? null,
+      extra: c.get("identityHeaders") ?? null,
+      requestId: c.get("requestId"),
+      traceparent: c.get("traceparent"),
+      tracestate: c.get("tracestate"),
+    },
   );
-  const pathAndQuery = route.upstreamPath(c.get("normalizedPath"), c.get("routeParams")) + queryOf(url);
+  const query = auth?.stripQueryParam ? withoutQueryParam(queryOf(url), auth.stripQueryParam) : queryOf(url);
+  const pathAndQuery = route.upstreamPath(c.get("normalizedPath"), c.get("routeParams")) + query;
   const method = request.method;
   const deadline = Date.now() + route.timeoutMs;
   const retry = route.retry !== null && body === null && IDEMPOTENT.has(method) ? route.retry : null;

@@ -1,0 +1,96 @@
+/**
+ * The I/O behind a key set: fetching a JWKS from the identity provider, and sharing the fetched
+ * document with the other isolates of this location through the Cache API, so a cold isolate
+ * usually starts from the cache instead of calling the identity provider.
+ */
+import { MAX_JWKS_BYTES } from "./document.ts";
+import { type JwksSource, RemoteKeySet } from "./key-set.ts";
+
+/** Cache API keys live under a reserved name that never resolves, so they cannot shadow a real URL. */
+const SHARED_CACHE_PREFIX = "https://jwks-cache.edgegate.invalid/?uri=";
+const FETCHED_AT_HEADER = "x-edgegate-fetched-at";
+
+/** Reads a body up to `limit` bytes, failing beyond it instead of buffering an unbounded document. */
+async function readCapped(response: Response, limit: number): Promise<string> {
+  const declared = Number(response.headers.get("content-length") ?? Number.NaN);
+  if (declared > limit) {
+    await response.body?.cancel();
+    throw new Error("document too large");
+  }
+  const reader = response.body?.getReader();
+  if (!reader) return "";
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel();
+      throw new Error("document too large");
+    }
+    chunks.push(value);
+  }
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return new TextDecoder().decode(bytes);
+}
+
+/** The platform source: `fetch` to the identity provider and `caches.default` between isolates. */
+export const platformJwksSource: JwksSource = {
+  async fetchRemote(uri, timeoutMs) {
+    // Redirects are not followed: a JWKS location that moves is a configuration change, not a hop.
+    const response = await fetch(uri, {
+      headers: { accept: "application/jwk-set+json, application/json" },
+      redirect: "manual",
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    if (response.status !== 200) {
+      await response.body?.cancel();
+      throw new Error(`status ${response.status}`);
+    }
+    return readCapped(response, MAX_JWKS_BYTES);
+  },
+
+  async readShared(uri) {
+    const cached = await caches.default.match(SHARED_CACHE_PREFIX + encodeURIComponent(uri));
+    if (!cached) return undefined;
+    const fetchedAt = Number(cached.headers.get(FETCHED_AT_HEADER));
+    const text = await cached.text();
+    return Number.isFinite(fetchedAt) ? { text, fetchedAt } : undefined;
+  },
+
+  async writeShared(uri, text, fetchedAt, maxAgeMs) {
+    await caches.default.put(
+      SHARED_CACHE_PREFIX + encodeURIComponent(uri),
+      new Response(text, {
+        headers: {
+          "content-type": "application/json",
+          "cache-control": `max-age=${Math.max(1, Math.floor(maxAgeMs / 1000))}`,
+          [FETCHED_AT_HEADER]: String(fetchedAt),
+        },
+      }),
+    );
+  },
+};
+
+/**
+ * The isolate's key sets, one per JWKS URI. Module scope is deliberate: keys outlive config
+ * versions (a publish must not make every isolate refetch every JWKS), and a key set holds only
+ * public keys and timestamps, never anything about a request.
+ */
+const keySets = new Map<string, RemoteKeySet>();
+
+/** The isolate's key set for `uri`, created on first use. */
+export function keySetFor(uri: string): RemoteKeySet {
+  let keySet = keySets.get(uri);
+  if (keySet === undefined) {
+    keySet = new RemoteKeySet(uri, platformJwksSource);
+    keySets.set(uri, keySet);
+  }
+  return keySet;
+}

@@ -1,0 +1,116 @@
+/**
+ * JWT verification for one provider. Cheap checks come first so junk costs next to nothing: size,
+ * compact shape, then the verified-token cache, then the header's alg and kid, and only then a
+ * key lookup and a signature check with jose. Reasons are the gateway's own fixed sentences:
+ * never the token, never jose's message.
+ */
+import { decodeProtectedHeader, errors, jwtVerify } from "jose";
+import type { CompiledJwtProvider } from "../../config/compile.ts";
+
+export type JwtOutcome =
+  | { kind: "valid"; claims: Readonly<Record<string, unknown>> }
+  | { kind: "invalid"; reason: string }
+  /** The keys cannot be had (JWKS down, nothing cached): the caller's token was never judged. */
+  | { kind: "unavailable" };
+
+/** JWS compact serialization: three base64url segments, the signature not empty (so no alg "none"). */
+const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+const MAX_KID_LENGTH = 256;
+
+const encoder = new TextEncoder();
+
+/** The token's SHA-256 as a 32-character string: the cache key, so tokens are not kept in memory. */
+async function tokenDigest(token: string): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", encoder.encode(token)));
+  return String.fromCharCode(...digest);
+}
+
+const invalid = (reason: string): JwtOutcome => ({ kind: "invalid", reason });
+
+function claimReason(claim: string, reason: string): string {
+  switch (claim) {
+    case "exp":
+      return reason === "missing" ? "The token has no expiry (exp)." : "The token has expired.";
+    case "nbf":
+      return "The token is not valid yet.";
+    case "iat":
+      return "The token's issue time (iat) is not valid.";
+    case "iss":
+      return "The token's issuer is not accepted.";
+    case "aud":
+      return "The token's audience is not accepted.";
+    case "typ":
+      return "The token's type (typ) is not accepted.";
+    default:
+      return reason === "missing" ? `The token lacks the required '${claim}' claim.` : `The token's '${claim}' claim is not valid.`;
+  }
+}
+
+/** Maps jose's errors, by class, onto the gateway's fixed reasons. */
+function reasonFor(error: unknown): string {
+  if (error instanceof errors.JWTExpired) return claimReason("exp", error.reason);
+  if (error instanceof errors.JWTClaimValidationFailed) return claimReason(error.claim, error.reason);
+  if (error instanceof errors.JWSSignatureVerificationFailed) return "The token's signature is not valid.";
+  if (error instanceof errors.JOSEAlgNotAllowed) return "The token's algorithm is not allowed.";
+  if (error instanceof errors.JOSENotSupported) return "The token uses a header or algorithm the gateway does not support.";
+  return "The token is malformed.";
+}
+
+/** Verifies `token` against `provider`; the caller's `waitUntil` carries any JWKS fetch it starts. */
+export async function verifyJwt(
+  token: string,
+  provider: CompiledJwtProvider,
+  waitUntil: (p: Promise<unknown>) => void,
+): Promise<JwtOutcome> {
+  if (token.length > provider.maxTokenBytes) return invalid("The token is too large.");
+  if (!COMPACT_JWS.test(token)) return invalid("The token is malformed.");
+
+  const digest = await tokenDigest(token);
+  const now = Date.now();
+  const cached = provider.tokenCache.get(digest, now);
+  if (cached !== undefined) {
+    if (provider.keySet.publishes(cached.key)) return { kind: "valid", claims: cached.claims };
+    provider.tokenCache.delete(digest);
+  }
+
+  let header: ReturnType<typeof decodeProtectedHeader>;
+  try {
+    header = decodeProtectedHeader(token);
+  } catch {
+    return invalid("The token is malformed.");
+  }
+  const { alg, kid } = header;
+  // Checked before any key lookup, so a disallowed alg cannot trigger a JWKS fetch.
+  if (typeof alg !== "string" || !provider.algorithms.includes(alg)) return invalid("The token's algorithm is not allowed.");
+  if (kid !== undefined && (typeof kid !== "string" || kid.length === 0 || kid.length > MAX_KID_LENGTH)) {
+    return invalid("The token's key id (kid) is not valid.");
+  }
+
+  const lookup = await provider.keySet.key(kid, alg, provider.jwks, waitUntil);
+  if (lookup.kind === "unavailable") return { kind: "unavailable" };
+  if (lookup.kind === "no-key") {
+    return invalid(
+      lookup.reason === "ambiguous" ? "The token has no key id (kid) to choose a key by." : "The token's signing key is not known.",
+    );
+  }
+
+  let claims: Record<string, unknown>;
+  try {
+    // jku, x5u, jwk and x5c headers are never read: the key comes only from the configured JWKS.
+    const verified = await jwtVerify(token, lookup.key, {
+      algorithms: provider.algorithms,
+      issuer: provider.issuer,
+      audience: provider.audience,
+      requiredClaims: provider.requiredClaims,
+      clockTolerance: provider.clockToleranceSec,
+      ...(provider.typ === undefined ? {} : { typ: provider.typ }),
+    });
+    claims = verified.payload;
+  } catch (error) {
+    return invalid(reasonFor(error));
+  }
+  // Remembered until exp exactly: the cache never extends a token's life, tolerance or not.
+  const expiresAtMs = (claims.exp as number) * 1000;
+  if (expiresAtMs > now) provider.tokenCache.set(digest, { claims, key: lookup.entry }, expiresAtMs);
+  return { kind: "valid", claims };
+}
