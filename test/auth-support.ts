@@ -2,7 +2,7 @@
  * Helpers for authentication tests inside workerd: signing keys made with jose, key sets published
  * to the test identity provider (a real HTTP server), and configs for authenticated routes.
  */
-import { exportJWK, generateKeyPair, type JWK, type JWTPayload, SignJWT } from "jose";
+import { exportJWK, generateKeyPair, type JWK, type JWTPayload, SignJWT, type SignOptions } from "jose";
 import { inject } from "vitest";
 import type { GatewayConfigInput } from "../src/config/schema.ts";
 import { origin } from "./support.ts";
@@ -16,7 +16,7 @@ export interface Signer {
   kid: string;
   publicJwk: JWK;
   /** Signs `claims` over defaults (iss, aud, sub, a 10-minute exp); `header` adds or overrides header fields. */
-  sign(claims?: JWTPayload, header?: Record<string, unknown>): Promise<string>;
+  sign(claims?: JWTPayload, header?: Record<string, unknown>, options?: SignOptions): Promise<string>;
 }
 
 export async function newSigner(alg: "RS256" | "ES256" | "EdDSA", kid: string = crypto.randomUUID()): Promise<Signer> {
@@ -26,11 +26,11 @@ export async function newSigner(alg: "RS256" | "ES256" | "EdDSA", kid: string = 
     alg,
     kid,
     publicJwk,
-    sign(claims = {}, header = {}) {
+    sign(claims = {}, header = {}, options = {}) {
       const now = Math.floor(Date.now() / 1000);
       return new SignJWT({ iss: ISSUER, aud: AUDIENCE, sub: "user-1", iat: now, exp: now + 600, ...claims })
         .setProtectedHeader({ alg, kid, ...header })
-        .sign(privateKey);
+        .sign(privateKey, options);
     },
   };
 }

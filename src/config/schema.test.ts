@@ -116,3 +116,65 @@ describe("parseConfig", () => {
     expect(issuesOf({ ...valid, clusters: [] })[0]?.message).toContain("not an array");
   });
 });
+
+describe("parseConfig: authentication", () => {
+  const provider = { issuer: "https://idp.example.com/", audience: "api", jwksUri: "https://idp.example.com/.well-known/jwks.json" };
+  const withAuth = (auth: unknown, providers: unknown = { idp: provider }) => ({
+    ...valid,
+    jwtProviders: providers,
+    routes: [{ ...valid.routes[0], auth }],
+  });
+
+  it("fills in provider and route defaults", () => {
+    const result = parseConfig(withAuth({ jwt: "idp" }), strict);
+    expect(result.ok).toBe(true);
+    if (!result.ok) return;
+    expect(result.config.jwtProviders.idp).toEqual({
+      ...provider,
+      algorithms: ["RS256", "ES256", "EdDSA"],
+      requiredClaims: [],
+      clockToleranceSec: 30,
+      maxTokenBytes: 8_192,
+      jwks: { cacheMaxAgeSec: 600, cooldownSec: 30, maxStaleSec: 86_400, timeoutMs: 3_000 },
+      tokenCacheSize: 10_000,
+    });
+    expect(result.config.routes[0]?.auth).toEqual({ jwt: "idp", scopes: [], claimHeaders: {}, forwardCredentials: false });
+  });
+
+  it("refuses none and HMAC algorithms with the reason, and unknown ones", () => {
+    const issues = issuesOf(withAuth({ jwt: "idp" }, { idp: { ...provider, algorithms: ["none", "HS256", "RS1", "ES256"] } }));
+    expect(issues).toEqual([
+      { path: "jwtProviders.idp.algorithms[0]", message: expect.stringContaining("'none' and HMAC algorithms cannot be verified") },
+      { path: "jwtProviders.idp.algorithms[1]", message: expect.stringContaining("'none' and HMAC algorithms cannot be verified") },
+      { path: "jwtProviders.idp.algorithms[2]", message: expect.stringContaining("must be one of: RS256") },
+    ]);
+  });
+
+  it("requires an audience and an https JWKS URI on a public host", () => {
+    const { audience: _, ...noAudience } = provider;
+    expect(issuesOf(withAuth({ jwt: "idp" }, { idp: noAudience })).map((i) => i.path)).toEqual(["jwtProviders.idp.audience"]);
+    const plain = issuesOf(withAuth({ jwt: "idp" }, { idp: { ...provider, jwksUri: "http://idp.example.com/jwks" } }));
+    expect(plain).toEqual([{ path: "jwtProviders.idp.jwksUri", message: expect.stringContaining("must use https") }]);
+    const internal = issuesOf(withAuth({ jwt: "idp" }, { idp: { ...provider, jwksUri: "https://169.254.169.254/jwks" } }));
+    expect(internal[0]?.message).toContain("link-local or private");
+    expect(parseConfig(withAuth({ jwt: "idp" }, { idp: { ...provider, jwksUri: "http://127.0.0.1:9000/jwks" } }), dev).ok).toBe(true);
+  });
+
+  it("checks the route's auth block against the providers and the gateway's own headers", () => {
+    expect(issuesOf(withAuth({ jwt: "nope" }))).toEqual([
+      { path: "routes[0].auth.jwt", message: "names provider 'nope', which is not defined in jwtProviders" },
+    ]);
+    expect(issuesOf(withAuth({}))).toEqual([{ path: "routes[0].auth", message: "must enable at least one method: jwt or apiKey" }]);
+    expect(issuesOf(withAuth({ jwt: "idp", token: { header: "x-t", cookie: "s" } }))).toEqual([
+      { path: "routes[0].auth.token", message: "must name exactly one of header, cookie or query" },
+    ]);
+    const reserved = issuesOf(withAuth({ jwt: "idp", claimHeaders: { sub: "X-Request-Id", email: "x-forwarded-user" } }));
+    expect(reserved).toEqual([
+      { path: "routes[0].auth.claimHeaders.sub", message: "is a header the gateway owns" },
+      { path: "routes[0].auth.claimHeaders.email", message: "is a header the gateway owns" },
+    ]);
+    expect(issuesOf(withAuth({ apiKey: {}, claimHeaders: { sub: "x-api-key" } }))).toEqual([
+      { path: "routes[0].auth.claimHeaders", message: "'x-api-key' is the header the credential arrives in" },
+    ]);
+  });
+});

@@ -67,6 +67,23 @@ export class RemoteKeySet {
     this.#log = log;
   }
 
+  /**
+   * Ages the keys without waiting: drops them once past cacheMaxAge + maxStale, and starts a
+   * background refresh once past cacheMaxAge. Called on every use, cached verifications included,
+   * so a key withdrawn by the provider stops working even for tokens that skip the key lookup.
+   */
+  maintain(settings: JwksSettings, waitUntil: WaitUntil): void {
+    if (this.#entries === undefined) return;
+    const age = this.#now() - this.#fetchedAt;
+    if (age > settings.cacheMaxAgeMs + settings.maxStaleMs) {
+      this.#log({ level: "error", event: "jwks.keys_expired", uri: this.uri, ageMs: age });
+      this.#install(undefined, Number.NEGATIVE_INFINITY);
+    } else if (age > settings.cacheMaxAgeMs && this.#mayFetch(settings)) {
+      // Stale but usable: serve these keys and refresh behind the response.
+      this.#start(false, settings, waitUntil);
+    }
+  }
+
   /** Whether `entry` is still among the published keys (a cached verification must not outlive its key). */
   publishes(entry: KeyEntry): boolean {
     return this.#entries?.includes(entry) ?? false;
@@ -74,17 +91,10 @@ export class RemoteKeySet {
 
   /** The key for a token's `kid` and `alg`, loading or refetching the JWKS only as the rules above allow. */
   async key(kid: string | undefined, alg: string, settings: JwksSettings, waitUntil: WaitUntil): Promise<KeyLookup> {
-    const now = this.#now();
-    if (this.#entries !== undefined && now - this.#fetchedAt > settings.cacheMaxAgeMs + settings.maxStaleMs) {
-      this.#log({ level: "error", event: "jwks.keys_expired", uri: this.uri, ageMs: now - this.#fetchedAt });
-      this.#install(undefined, Number.NEGATIVE_INFINITY);
-    }
+    this.maintain(settings, waitUntil);
     if (this.#entries === undefined) {
       await this.#load(true, settings, waitUntil);
       if (this.#entries === undefined) return { kind: "unavailable" };
-    } else if (now - this.#fetchedAt > settings.cacheMaxAgeMs && this.#mayFetch(settings)) {
-      // Stale but usable: serve these keys and refresh behind the response.
-      this.#start(false, settings, waitUntil);
     }
 
     let found = this.#select(kid, alg);
@@ -125,11 +135,13 @@ export class RemoteKeySet {
     }
     const loading = this.#loading;
     if (loading === undefined) return;
-    let timer: ReturnType<typeof setTimeout> | null = null;
+    let timer: ReturnType<typeof setTimeout> | undefined;
     const giveUp = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, settings.timeoutMs + WAITER_GRACE_MS);
     });
-    await Promise.race([loading, giveUp]).finally(() => clearTimeout(timer));
+    await Promise.race([loading, giveUp]).finally(() => {
+      if (timer !== undefined) clearTimeout(timer);
+    });
   }
 
   #start(useShared: boolean, settings: JwksSettings, waitUntil: WaitUntil): void {

@@ -10,6 +10,14 @@ import { type JwksSource, RemoteKeySet } from "./key-set.ts";
 const SHARED_CACHE_PREFIX = "https://jwks-cache.edgegate.invalid/?uri=";
 const FETCHED_AT_HEADER = "x-edgegate-fetched-at";
 
+/**
+ * The Workers default cache. Reached through a cast because the bench scripts also type-check
+ * this module against Node's lib, whose CacheStorage has no `default`.
+ */
+function defaultCache(): Cache {
+  return (caches as unknown as { default: Cache }).default;
+}
+
 /** Reads a body up to `limit` bytes, failing beyond it instead of buffering an unbounded document. */
 async function readCapped(response: Response, limit: number): Promise<string> {
   const declared = Number(response.headers.get("content-length") ?? Number.NaN);
@@ -57,7 +65,7 @@ export const platformJwksSource: JwksSource = {
   },
 
   async readShared(uri) {
-    const cached = await caches.default.match(SHARED_CACHE_PREFIX + encodeURIComponent(uri));
+    const cached = await defaultCache().match(SHARED_CACHE_PREFIX + encodeURIComponent(uri));
     if (!cached) return undefined;
     const fetchedAt = Number(cached.headers.get(FETCHED_AT_HEADER));
     const text = await cached.text();
@@ -65,7 +73,7 @@ export const platformJwksSource: JwksSource = {
   },
 
   async writeShared(uri, text, fetchedAt, maxAgeMs) {
-    await caches.default.put(
+    await defaultCache().put(
       SHARED_CACHE_PREFIX + encodeURIComponent(uri),
       new Response(text, {
         headers: {

@@ -69,6 +69,7 @@ export async function verifyJwt(
   const now = Date.now();
   const cached = provider.tokenCache.get(digest, now);
   if (cached !== undefined) {
+    provider.keySet.maintain(provider.jwks, waitUntil);
     if (provider.keySet.publishes(cached.key)) return { kind: "valid", claims: cached.claims };
     provider.tokenCache.delete(digest);
   }
