@@ -1,16 +1,25 @@
 /**
  * A small origin for local development: the example config routes to it. It answers with what it
- * received, so you can see what the gateway forwards.
+ * received, so you can see what the gateway forwards. It also plays a development identity
+ * provider: a JWKS at /.well-known/jwks.json and /demo/token minting ES256 tokens for it
+ * (never expose this anywhere but your own machine).
  */
 import { createServer } from "node:http";
+import { exportJWK, generateKeyPair, SignJWT } from "jose";
+
+export const DEMO_ISSUER = "http://127.0.0.1:8788/";
+export const DEMO_AUDIENCE = "edgegate-demo";
 
 const users: Record<string, { id: string; name: string }> = {
   "1": { id: "1", name: "Ada Lovelace" },
   "2": { id: "2", name: "Grace Hopper" },
 };
 
-export function startDemoOrigin(port: number, host = "127.0.0.1"): Promise<ReturnType<typeof createServer>> {
-  const server = createServer((req, res) => {
+export async function startDemoOrigin(port: number, host = "127.0.0.1"): Promise<ReturnType<typeof createServer>> {
+  const { privateKey, publicKey } = await generateKeyPair("ES256");
+  const kid = `demo-${Date.now()}`;
+  const jwks = { keys: [{ ...(await exportJWK(publicKey)), kid, alg: "ES256", use: "sig" }] };
+  const server = createServer(async (req, res) => {
     const url = new URL(req.url ?? "/", "http://demo.local");
     const send = (status: number, body: unknown) => {
       res.writeHead(status, { "content-type": "application/json" });
@@ -22,6 +31,19 @@ export function startDemoOrigin(port: number, host = "127.0.0.1"): Promise<Retur
       return found ? send(200, found) : send(404, { error: "no such user" });
     }
     if (url.pathname === "/users") return send(200, Object.values(users));
+    if (url.pathname === "/.well-known/jwks.json") return send(200, jwks);
+    if (url.pathname === "/demo/token") {
+      const token = await new SignJWT({ scope: url.searchParams.get("scope") ?? "orders:read" })
+        .setProtectedHeader({ alg: "ES256", kid, typ: "at+jwt" })
+        .setIssuer(DEMO_ISSUER)
+        .setAudience(DEMO_AUDIENCE)
+        .setSubject(url.searchParams.get("sub") ?? "alice")
+        .setIssuedAt()
+        .setExpirationTime("1h")
+        .sign(privateKey);
+      res.writeHead(200, { "content-type": "text/plain" });
+      return res.end(`${token}\n`);
+    }
     let bytes = 0;
     req.on("data", (chunk: Buffer) => (bytes += chunk.length));
     req.on("end", () => send(200, { origin: "demo", method: req.method, url: req.url, headers: req.headers, bodyBytes: bytes }));

@@ -6,6 +6,7 @@
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { publishConfig } from "../src/config/store.ts";
+import { createApiKey } from "../src/services/api-keys/store.ts";
 import { startDemoOrigin } from "./demo-origin.ts";
 import { wranglerKv } from "./lib/wrangler-kv.ts";
 
@@ -31,6 +32,15 @@ if (!published.ok) {
   process.exit(1);
 }
 console.log(`published ${CONFIG_FILE} to local KV as version ${published.version}`);
+
+// A fresh API key for the example's /partners/* route, so API-key auth can be tried at once.
+const demoKey = await createApiKey(wranglerKv({ where: "local" }), { consumer: "demo-partner", scopes: ["reports:read"] });
+console.log(`
+try:
+  curl -i http://127.0.0.1:${GATEWAY_PORT}/users/1
+  curl -i http://127.0.0.1:${GATEWAY_PORT}/orders/42 -H "authorization: Bearer $(curl -s http://127.0.0.1:${ORIGIN_PORT}/demo/token)"
+  curl -i http://127.0.0.1:${GATEWAY_PORT}/partners/report -H "x-api-key: ${demoKey.key}"
+`);
 
 const dev = spawn(
   "wrangler",

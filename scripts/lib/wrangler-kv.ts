@@ -1,12 +1,12 @@
 /**
- * The config store's KV surface, implemented with the wrangler CLI, so scripts publish configs
+ * The KV surface of the config and API-key stores, implemented with the wrangler CLI, so scripts publish configs
  * exactly the way the Worker reads them (same keys, same validation) to local or remote KV.
  */
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { ConfigKv } from "../../src/config/store.ts";
+import type { ApiKeyKv } from "../../src/services/api-keys/store.ts";
 
 export interface WranglerKvTarget {
   /** Local storage (what `wrangler dev` uses) or the real namespace in your account. */
@@ -21,7 +21,7 @@ function wrangler(args: string[]): string {
   return result.stdout;
 }
 
-export function wranglerKv(target: WranglerKvTarget): ConfigKv {
+export function wranglerKv(target: WranglerKvTarget): ApiKeyKv {
   const common = [
     `--binding=${target.binding ?? "CONFIG"}`,
     `--${target.where}`,
@@ -45,6 +45,9 @@ export function wranglerKv(target: WranglerKvTarget): ConfigKv {
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
+    },
+    async delete(key) {
+      wrangler(["kv", "key", "delete", key, ...common]);
     },
   };
 }
