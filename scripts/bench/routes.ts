@@ -4,7 +4,14 @@
  */
 import type { GatewayConfigInput } from "../../src/config/schema.ts";
 
-export function benchRoutes(n: number, originUrl: string): GatewayConfigInput {
+type RouteAuth = NonNullable<GatewayConfigInput["routes"][number]["auth"]>;
+
+/** `n` routes; with `auth`, the benchmarked route requires it (against the given JWT providers). */
+export function benchRoutes(
+  n: number,
+  originUrl: string,
+  auth?: { route: RouteAuth; jwtProviders: NonNullable<GatewayConfigInput["jwtProviders"]> },
+): GatewayConfigInput {
   const routes: GatewayConfigInput["routes"] = [];
   for (let i = 0; i < n - 1; i++) {
     const kind = i % 4;
@@ -14,8 +21,18 @@ export function benchRoutes(n: number, originUrl: string): GatewayConfigInput {
   }
   // The route the HTTP benchmark calls comes last in config order: the worst case for any matcher
   // that walks routes in order.
-  routes.push({ id: "bench", match: { path: "/bench/*" }, cluster: "origin", rewrite: { stripPrefix: "/bench" } });
-  return { clusters: { origin: { targets: [{ url: originUrl }] } }, routes: routes as GatewayConfigInput["routes"] };
+  routes.push({
+    id: "bench",
+    match: { path: "/bench/*" },
+    cluster: "origin",
+    rewrite: { stripPrefix: "/bench" },
+    ...(auth ? { auth: auth.route } : {}),
+  });
+  return {
+    clusters: { origin: { targets: [{ url: originUrl }] } },
+    routes: routes as GatewayConfigInput["routes"],
+    ...(auth ? { jwtProviders: auth.jwtProviders } : {}),
+  };
 }
 
 /** Request paths for `n` routes: mostly hits spread over the table, one in ten a miss. */

@@ -9,7 +9,9 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, release } from "node:os";
 import { resolve } from "node:path";
+import { exportJWK, generateKeyPair, SignJWT } from "jose";
 import { convertV4MiniflareOptions, Miniflare } from "miniflare";
+import type { GatewayConfigInput } from "../../src/config/schema.ts";
 import { publishConfig } from "../../src/config/store.ts";
 import { type MatchResult, measureMatch, median } from "./match.ts";
 import { benchRoutes } from "./routes.ts";
@@ -26,6 +28,12 @@ const LOAD_CPU = 1;
 interface Scenario {
   name: string;
   url: string;
+  /** Extra wrk arguments: fixed headers or a Lua script. */
+  wrk?: { headers?: string[]; script?: string };
+  /** Headers for the pre-flight check request. */
+  checkHeaders?: Record<string, string>;
+  /** The status every response should have (200 unless the scenario measures a refusal). */
+  expectStatus?: number;
   /** Prepares the scenario (e.g. publishes a config) before its warm-up. */
   setup?: () => Promise<void>;
   /** Whether workerd serves it (CPU per request is then measured on the workerd process). */
@@ -62,6 +70,70 @@ async function waitFor(check: () => Promise<boolean>, what: string): Promise<voi
   throw new Error(`timed out waiting for ${what}`);
 }
 
+const ISSUER = "https://idp.bench.example/";
+const AUDIENCE = "edgegate-bench";
+const TOKEN_POOL = 1_000;
+
+/** The benchmark's identity provider: an ES256 key whose JWKS nginx serves, and a token minter. */
+async function benchIdentityProvider() {
+  const { privateKey, publicKey } = await generateKeyPair("ES256");
+  const jwks = JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: "bench-1", use: "sig" }] });
+  const exp = Math.floor(Date.now() / 1000) + 6 * 3_600;
+  const sign = (sub: string) =>
+    new SignJWT({ sub, scope: "read" })
+      .setProtectedHeader({ alg: "ES256", kid: "bench-1" })
+      .setIssuer(ISSUER)
+      .setAudience(AUDIENCE)
+      .setExpirationTime(exp)
+      .sign(privateKey);
+  return { jwks, sign };
+}
+
+/** A wrk script sending each request with the next token of the pool. */
+function tokenPoolScript(tokens: string[]): string {
+  return `tokens = {\n${tokens.map((t) => `  "${t}",`).join("\n")}\n}
+counter = 0
+request = function()
+  counter = counter + 1
+  return wrk.format(nil, nil, { ["Authorization"] = "Bearer " .. tokens[(counter % #tokens) + 1] })
+end
+`;
+}
+
+interface VerifyResult {
+  name: string;
+  n: number;
+  usPerOp: number[];
+}
+
+/** CPU per verification inside workerd: the process's CPU over one request that verifies `n` tokens. */
+async function measureVerify(base: string, workerd: number): Promise<VerifyResult[]> {
+  await (await fetch(`${base}/prepare`)).text();
+  const cases = [
+    // N is set so each run takes over a second of CPU: /proc reports CPU time in 10 ms ticks.
+    { name: "es256-full", label: "ES256, full verification (cached key, token cache off)", n: 10_000 },
+    { name: "es256-webcrypto", label: "ES256, crypto.subtle.verify alone (the floor under any verifier)", n: 10_000 },
+    { name: "rs256-full", label: "RS256, full verification (cached key, token cache off)", n: 10_000 },
+    { name: "es256-cache-hit", label: "ES256, verified-token cache hit", n: 200_000 },
+    { name: "junk", label: "junk rejected (64 KiB, 2 segments, non-base64url, bad header)", n: 200_000 },
+  ];
+  const results: VerifyResult[] = [];
+  for (const c of cases) {
+    await (await fetch(`${base}/run?case=${c.name}&n=${Math.ceil(c.n / 10)}`)).text(); // warm-up
+    const usPerOp: number[] = [];
+    for (let run = 0; run < RUNS; run++) {
+      const before = cpuMicros(workerd);
+      const body = (await (await fetch(`${base}/run?case=${c.name}&n=${c.n}`)).json()) as { outcomes: Record<string, number> };
+      usPerOp.push((cpuMicros(workerd) - before) / c.n);
+      const expected = c.name === "junk" ? "invalid" : "valid";
+      if (body.outcomes[expected] !== c.n) throw new Error(`${c.name}: unexpected outcomes ${JSON.stringify(body.outcomes)}`);
+    }
+    results.push({ name: c.label, n: c.n, usPerOp });
+    console.log(`verify ${c.name}: ${median(usPerOp).toFixed(1)} us/op`);
+  }
+  return results;
+}
+
 async function main(): Promise<void> {
   ensureTools();
   rmSync(WORK, { recursive: true, force: true });
@@ -72,14 +144,26 @@ async function main(): Promise<void> {
 
   console.log("building the gateway bundle...");
   execFileSync("wrangler", ["deploy", "--dry-run", "--outdir", resolve(WORK, "gateway")], { cwd: ROOT, stdio: "ignore" });
+  execFileSync(
+    "wrangler",
+    ["deploy", "scripts/bench/auth-worker.ts", "--dry-run", "--outdir", resolve(WORK, "auth-worker"), "--name", "edgegate-bench-auth"],
+    { cwd: ROOT, stdio: "ignore" },
+  );
+
+  const idp = await benchIdentityProvider();
+  const token = await idp.sign("user-0");
+  const pool = await Promise.all(Array.from({ length: TOKEN_POOL }, (_, i) => idp.sign(`user-${i}`)));
+  const poolScript = resolve(WORK, "token-pool.lua");
+  writeFileSync(poolScript, tokenPoolScript(pool));
 
   const originPort = await freePort();
-  const nginx = startNginx(WORK, originPort, LOAD_CPU);
+  const nginx = startNginx(WORK, originPort, LOAD_CPU, idp.jwks);
   const origin = `http://127.0.0.1:${originPort}`;
   await waitFor(async () => (await fetch(`${origin}/`)).ok, "nginx");
 
   const gatewayPort = await freePort();
   const passthroughPort = await freePort();
+  const authBenchPort = await freePort();
   const wranglerToml = readFileSync(resolve(ROOT, "wrangler.toml"), "utf8");
   const compatibilityDate = /compatibility_date\s*=\s*"([^"]+)"/.exec(wranglerToml)?.[1] ?? "2026-11-01";
   // Written in the flat (v4) option shape, which Miniflare 5 converts to its own.
@@ -103,6 +187,13 @@ async function main(): Promise<void> {
           bindings: { ORIGIN: origin },
           unsafeDirectSockets: [{ host: "127.0.0.1", port: passthroughPort }],
         },
+        {
+          name: "auth-bench",
+          modules: true,
+          scriptPath: resolve(WORK, "auth-worker/auth-worker.js"),
+          compatibilityDate,
+          unsafeDirectSockets: [{ host: "127.0.0.1", port: authBenchPort }],
+        },
       ],
     }),
   );
@@ -112,35 +203,77 @@ async function main(): Promise<void> {
   const kv = await mf.getKVNamespace("CONFIG", "gateway");
   const gateway = `http://127.0.0.1:${gatewayPort}`;
 
-  const useRoutes = (n: number) => async () => {
-    const published = await publishConfig(kv, benchRoutes(n, origin), { allowPrivateUpstreams: true });
+  const useConfig = (label: string, config: GatewayConfigInput) => async () => {
+    const published = await publishConfig(kv, config, { allowPrivateUpstreams: true });
     if (!published.ok) throw new Error(JSON.stringify(published.issues.slice(0, 3)));
     await waitFor(async () => {
       const health = (await (await fetch(`${gateway}/__gateway/health`)).json()) as { config: { version: string } };
       return health.config.version === published.version;
-    }, `config with ${n} routes`);
+    }, label);
   };
+  const useRoutes = (n: number) => useConfig(`config with ${n} routes`, benchRoutes(n, origin));
+  const useJwtRoute = (tokenCacheSize: number) =>
+    useConfig(
+      `JWT config, token cache ${tokenCacheSize}`,
+      benchRoutes(10, origin, {
+        route: { jwt: "bench-idp", claimHeaders: { sub: "x-user-id" } },
+        jwtProviders: {
+          "bench-idp": { issuer: ISSUER, audience: AUDIENCE, jwksUri: `${origin}/jwks.json`, algorithms: ["ES256"], tokenCacheSize },
+        },
+      }),
+    );
+  const bearer = (t: string) => `Authorization: Bearer ${t}`;
 
   const scenarios: Scenario[] = [
     { name: "nginx direct (baseline, no Worker)", url: `${origin}/hello`, onWorkerd: false },
     { name: "bare passthrough Worker", url: `http://127.0.0.1:${passthroughPort}/hello`, onWorkerd: true },
     { name: "edgegate, routed GET, 10 routes", url: `${gateway}/bench/hello`, setup: useRoutes(10), onWorkerd: true },
     { name: "edgegate, routed GET, 10,000 routes", url: `${gateway}/bench/hello`, setup: useRoutes(10_000), onWorkerd: true },
+    {
+      name: "edgegate, JWT ES256, one token (verified-token cache hit)",
+      url: `${gateway}/bench/hello`,
+      setup: useJwtRoute(10_000),
+      wrk: { headers: [bearer(token)] },
+      checkHeaders: { authorization: `Bearer ${token}` },
+      onWorkerd: true,
+    },
+    {
+      name: `edgegate, JWT ES256, ${TOKEN_POOL.toLocaleString("en")} tokens, token cache off (full verify)`,
+      url: `${gateway}/bench/hello`,
+      setup: useJwtRoute(0),
+      wrk: { script: poolScript },
+      checkHeaders: { authorization: `Bearer ${pool[0]}` },
+      onWorkerd: true,
+    },
+    {
+      name: "edgegate, junk token refused (401)",
+      url: `${gateway}/bench/hello`,
+      setup: useJwtRoute(10_000),
+      wrk: { headers: [bearer("only.two")] },
+      checkHeaders: { authorization: "Bearer only.two" },
+      expectStatus: 401,
+      onWorkerd: true,
+    },
   ];
 
   // Rounds interleave the contenders (A B C D, A B C D, ...) so that drift in the machine's speed
   // over the run lands on all of them alike instead of on whichever ran last.
   const results: ScenarioResult[] = scenarios.map((scenario) => ({ name: scenario.name, runs: [], command: "" }));
+  let verify: VerifyResult[] = [];
   try {
     for (let round = 0; round < RUNS; round++) {
       for (const [index, scenario] of scenarios.entries()) {
         await scenario.setup?.();
-        const check = await fetch(scenario.url);
-        if (check.status !== 200) throw new Error(`${scenario.name}: ${scenario.url} answered ${check.status}`);
+        const check = await fetch(scenario.url, { headers: scenario.checkHeaders ?? {} });
+        const expectStatus = scenario.expectStatus ?? 200;
+        if (check.status !== expectStatus) throw new Error(`${scenario.name}: ${scenario.url} answered ${check.status}`);
         await check.text();
-        runWrk(scenario.url, { seconds: 2, connections: CONNECTIONS, cpu: LOAD_CPU });
+        const load = { connections: CONNECTIONS, cpu: LOAD_CPU, ...scenario.wrk };
+        runWrk(scenario.url, { ...load, seconds: 2 });
         const cpuBefore = scenario.onWorkerd ? cpuMicros(workerd) : 0;
-        const run = runWrk(scenario.url, { seconds: SECONDS, connections: CONNECTIONS, cpu: LOAD_CPU });
+        const run = runWrk(scenario.url, { ...load, seconds: SECONDS });
+        // A scenario measuring refusals expects non-2xx answers; only the others are errors there.
+        if (expectStatus !== 200) run.result.errors -= run.result.non2xx;
         const cpuUsed = scenario.onWorkerd ? cpuMicros(workerd) - cpuBefore : Number.NaN;
         const result = results[index] as ScenarioResult;
         result.command = run.command;
@@ -150,15 +283,17 @@ async function main(): Promise<void> {
         );
       }
     }
+    console.log("JWT verification cost inside workerd...");
+    verify = await measureVerify(`http://127.0.0.1:${authBenchPort}`, workerd);
   } finally {
     const rss = peakRssMiB(workerd);
     await mf.dispose();
     nginx.kill();
-    writeReport(match, results, rss);
+    writeReport(match, results, verify, rss);
   }
 }
 
-function writeReport(match: MatchResult[], results: ScenarioResult[], workerdPeakRssMiB: number): void {
+function writeReport(match: MatchResult[], results: ScenarioResult[], verify: VerifyResult[], workerdPeakRssMiB: number): void {
   const byName = (prefix: string) => results.find((r) => r.name.startsWith(prefix));
   const floor = byName("bare passthrough");
   const gw10 = byName("edgegate, routed GET, 10 routes");
@@ -170,6 +305,14 @@ function writeReport(match: MatchResult[], results: ScenarioResult[], workerdPea
   const spreadRatio = matchAt(10_000, (m) => m.spreadNsPerLookup) / matchAt(10, (m) => m.spreadNsPerLookup);
   const throughputRatio = rps(gw10) / rps(floor);
   const verdict = (ok: boolean) => (ok ? "met" : "**not met**");
+  const cpu = (r?: ScenarioResult) => (r ? med(r, (x) => x.cpuUsPerRequest) : Number.NaN);
+  const jwtCached = byName("edgegate, JWT ES256, one token");
+  const jwtFull = byName("edgegate, JWT ES256, 1,000");
+  const junk = byName("edgegate, junk token");
+  const cachedAdded = cpu(jwtCached) / cpu(gw10) - 1;
+  const es256Full = verify.find((v) => v.name.startsWith("ES256, full"));
+  const es256Us = es256Full ? median(es256Full.usPerOp) : Number.NaN;
+  const pct = (x: number) => `${x >= 0 ? "+" : ""}${(x * 100).toFixed(1)}%`;
 
   const lines = [
     "# Benchmarks",
@@ -191,6 +334,8 @@ function writeReport(match: MatchResult[], results: ScenarioResult[], workerdPea
     "| --- | --- | --- | --- |",
     `| route match cost, 10,000 vs 10 routes, same hot routes | <= 1.5x | ${hotRatio.toFixed(2)}x | ${verdict(hotRatio <= 1.5)} |`,
     `| gateway throughput vs bare passthrough, plain routed GET | >= 0.85x | ${throughputRatio.toFixed(2)}x | ${verdict(throughputRatio >= 0.85)} |`,
+    `| JWT route with a cached token: CPU per request added to the plain routed GET | < 5% | ${pct(cachedAdded)} (throughput ${(rps(jwtCached) / rps(gw10)).toFixed(2)}x) | ${verdict(cachedAdded < 0.05)} |`,
+    `| full ES256 verification with a cached key | < 100 us | ${es256Us.toFixed(1)} us | ${verdict(es256Us < 100)} |`,
     "",
     `With requests spread over up to 1,024 distinct routes the 10,000-route table costs ${spreadRatio.toFixed(2)}x the 10-route one: the working set grows from 10 route matchers to ~1,000 (the hot-route row above holds it fixed to isolate the effect of table size).`,
     "",
@@ -218,6 +363,27 @@ function writeReport(match: MatchResult[], results: ScenarioResult[], workerdPea
     "",
     `10,000 routes vs 10 routes through the gateway: ${(rps(gw10k) / rps(gw10)).toFixed(2)}x throughput. workerd peak RSS over the whole run (both Workers, 10,000-route snapshot included): ${workerdPeakRssMiB.toFixed(0)} MiB.`,
     "",
+    "## Authentication",
+    "",
+    "Cost of one verification inside workerd: the workerd process's CPU (utime+stime) over one request that runs the gateway's `verifyJwt` N times, divided by N; keys are already imported (a warm isolate), tokens come from a pool of 1,000 distinct ones. scripts/bench/auth-worker.ts.",
+    "",
+    "| case | N per run | us per verification, median (runs) |",
+    "| --- | ---: | --- |",
+    ...verify.map(
+      (v) =>
+        `| ${v.name} | ${v.n.toLocaleString("en")} | ${median(v.usPerOp).toFixed(1)} (${v.usPerOp.map((x) => x.toFixed(1)).join(", ")}) |`,
+    ),
+    "",
+    "Through HTTP (same rounds as above), against the plain routed GET on the same 10-route config:",
+    "",
+    "| scenario | req/s vs plain | CPU us/req | CPU vs plain |",
+    "| --- | ---: | ---: | ---: |",
+    ...[jwtCached, jwtFull, junk].map(
+      (r) => `| ${r?.name ?? "-"} | ${(rps(r) / rps(gw10)).toFixed(2)}x | ${cpu(r).toFixed(0)} | ${pct(cpu(r) / cpu(gw10) - 1)} |`,
+    ),
+    "",
+    "The junk scenario answers 401 from the gateway without calling the origin, so its CPU per request is the whole cost of a refusal.",
+    "",
     "### Raw runs",
     "",
     "| contender | run | requests | req/s | p50 ms | p99 ms | CPU us/req | errors |",
@@ -234,6 +400,7 @@ function writeReport(match: MatchResult[], results: ScenarioResult[], workerdPea
     `- Load: ${results[0]?.command.replace(/http:\/\/\S+/, "URL") ?? ""}`,
     "- workerd: Miniflare with `unsafeDirectSockets` (the request goes straight to the Worker, no entry proxy), the bundle from `wrangler deploy --dry-run`.",
     "- Passthrough Worker: scripts/bench/passthrough.js. Gateway configs: scripts/bench/routes.ts (the benchmarked route comes last in config order).",
+    "- JWT scenarios: the benchmarked route requires a JWT from a provider whose JWKS nginx serves (ES256 only, `sub` forwarded as X-User-Id); the token-pool scenario sends 1,000 distinct tokens in turn (a wrk Lua script) with the provider's `tokenCacheSize: 0`, so every request is a full verification.",
     "- Origin: nginx, config from scripts/bench/tools.ts (`worker_processes 1`, `access_log off`, keepalive).",
     "",
   ];

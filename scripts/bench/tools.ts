@@ -34,7 +34,7 @@ export function ensureTools(): void {
 export const ORIGIN_BODY = '{"ok":true,"service":"origin","items":[1,2,3]}';
 
 /** nginx as the origin: one worker, access log off, keepalive on, a small JSON body. */
-export function nginxConfig(dir: string, port: number): string {
+export function nginxConfig(dir: string, port: number, jwks = '{"keys":[]}'): string {
   return `worker_processes 1;
 daemon off;
 pid ${dir}/nginx.pid;
@@ -55,16 +55,21 @@ http {
       default_type application/json;
       return 200 '${ORIGIN_BODY}';
     }
+    # The identity provider's key set, for the authenticated scenarios.
+    location = /jwks.json {
+      default_type application/json;
+      return 200 '${jwks}';
+    }
   }
 }
 `;
 }
 
-export function startNginx(workDir: string, port: number, cpu: number): ChildProcess {
+export function startNginx(workDir: string, port: number, cpu: number, jwks?: string): ChildProcess {
   const dir = resolve(workDir, "nginx");
   mkdirSync(dir, { recursive: true });
   const conf = join(dir, "nginx.conf");
-  writeFileSync(conf, nginxConfig(dir, port));
+  writeFileSync(conf, nginxConfig(dir, port, jwks));
   return spawn("taskset", ["-c", String(cpu), "nginx", "-c", conf, "-p", dir], { stdio: "ignore" });
 }
 
@@ -75,6 +80,8 @@ export interface WrkResult {
   p50Ms: number;
   p99Ms: number;
   errors: number;
+  /** Responses outside 2xx/3xx (part of `errors`). */
+  non2xx: number;
 }
 
 function toMs(value: string, unit: string): number {
@@ -93,14 +100,40 @@ export function parseWrk(output: string): WrkResult {
   const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(output);
   const socketErrors = socket ? socket.slice(1).reduce((a, b) => a + Number(b), 0) : 0;
   const seconds = total ? toMs(total[2] as string, total[3] as string) / 1000 : Number.NaN;
-  return { requests: Number(total?.[1] ?? Number.NaN), seconds, rps, p50Ms: p("50"), p99Ms: p("99"), errors: non2xx + socketErrors };
+  return {
+    requests: Number(total?.[1] ?? Number.NaN),
+    seconds,
+    rps,
+    p50Ms: p("50"),
+    p99Ms: p("99"),
+    errors: non2xx + socketErrors,
+    non2xx,
+  };
 }
 
-export function runWrk(
-  url: string,
-  options: { seconds: number; connections: number; cpu: number },
-): { result: WrkResult; command: string } {
-  const args = ["-c", String(options.cpu), "wrk", "-t1", `-c${options.connections}`, `-d${options.seconds}s`, "--latency", url];
+export interface WrkOptions {
+  seconds: number;
+  connections: number;
+  cpu: number;
+  /** Extra request headers, "Name: value". */
+  headers?: string[];
+  /** A wrk Lua script (e.g. one rotating through a pool of tokens). */
+  script?: string;
+}
+
+export function runWrk(url: string, options: WrkOptions): { result: WrkResult; command: string } {
+  const args = [
+    "-c",
+    String(options.cpu),
+    "wrk",
+    "-t1",
+    `-c${options.connections}`,
+    `-d${options.seconds}s`,
+    "--latency",
+    ...(options.headers ?? []).flatMap((header) => ["-H", header]),
+    ...(options.script ? ["-s", options.script] : []),
+    url,
+  ];
   const out = execFileSync("taskset", args, { encoding: "utf8" });
   return { result: parseWrk(out), command: `taskset ${args.join(" ")}` };
 }

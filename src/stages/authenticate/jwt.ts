@@ -1,11 +1,12 @@
 /**
  * JWT verification for one provider. Cheap checks come first so junk costs next to nothing: size,
- * compact shape, then the verified-token cache, then the header's alg and kid, and only then a
- * key lookup and a signature check with jose. Reasons are the gateway's own fixed sentences:
+ * compact shape, then the verified-token cache, then (inside jose) the header's crit and alg, and
+ * only then a key lookup and the signature check. Reasons are the gateway's own fixed sentences:
  * never the token, never jose's message.
  */
-import { decodeProtectedHeader, errors, jwtVerify } from "jose";
+import { errors, type JWSHeaderParameters, jwtVerify } from "jose";
 import type { CompiledJwtProvider } from "../../config/compile.ts";
+import type { KeyEntry } from "../../services/jwks/key-set.ts";
 
 export type JwtOutcome =
   | { kind: "valid"; claims: Readonly<Record<string, unknown>> }
@@ -26,6 +27,9 @@ async function tokenDigest(token: string): Promise<string> {
 }
 
 const invalid = (reason: string): JwtOutcome => ({ kind: "invalid", reason });
+
+/** Thrown from jose's key callback when the key set gave no key; the outcome says why. */
+class KeyNotResolved extends Error {}
 
 function claimReason(claim: string, reason: string): string {
   switch (claim) {
@@ -65,40 +69,44 @@ export async function verifyJwt(
   if (token.length > provider.maxTokenBytes) return invalid("The token is too large.");
   if (!COMPACT_JWS.test(token)) return invalid("The token is malformed.");
 
-  const digest = await tokenDigest(token);
+  // With the cache off (tokenCacheSize 0) the digest would buy nothing: skip it.
+  const cache = provider.tokenCache;
+  const digest = cache.maxEntries > 0 ? await tokenDigest(token) : undefined;
   const now = Date.now();
-  const cached = provider.tokenCache.get(digest, now);
-  if (cached !== undefined) {
+  const cached = digest === undefined ? undefined : cache.get(digest, now);
+  if (cached !== undefined && digest !== undefined) {
     provider.keySet.maintain(provider.jwks, waitUntil);
     if (provider.keySet.publishes(cached.key)) return { kind: "valid", claims: cached.claims };
-    provider.tokenCache.delete(digest);
+    cache.delete(digest);
   }
 
-  let header: ReturnType<typeof decodeProtectedHeader>;
-  try {
-    header = decodeProtectedHeader(token);
-  } catch {
-    return invalid("The token is malformed.");
-  }
-  const { alg, kid } = header;
-  // Checked before any key lookup, so a disallowed alg cannot trigger a JWKS fetch.
-  if (typeof alg !== "string" || !provider.algorithms.includes(alg)) return invalid("The token's algorithm is not allowed.");
-  if (kid !== undefined && (typeof kid !== "string" || kid.length === 0 || kid.length > MAX_KID_LENGTH)) {
-    return invalid("The token's key id (kid) is not valid.");
-  }
-
-  const lookup = await provider.keySet.key(kid, alg, provider.jwks, waitUntil);
-  if (lookup.kind === "unavailable") return { kind: "unavailable" };
-  if (lookup.kind === "no-key") {
-    return invalid(
-      lookup.reason === "ambiguous" ? "The token has no key id (kid) to choose a key by." : "The token's signing key is not known.",
-    );
-  }
+  // jose parses the header once and checks crit and the alg allowlist before it asks for a key,
+  // so a disallowed alg or an unknown critical header never reaches the key set (or a JWKS fetch).
+  // jku, x5u, jwk and x5c headers are never read: the key comes only from the configured JWKS.
+  let keyOutcome: JwtOutcome | undefined;
+  let entry: KeyEntry | undefined;
+  const resolveKey = async ({ alg, kid }: JWSHeaderParameters): Promise<CryptoKey> => {
+    if (kid !== undefined && (typeof kid !== "string" || kid.length === 0 || kid.length > MAX_KID_LENGTH)) {
+      keyOutcome = invalid("The token's key id (kid) is not valid.");
+    } else {
+      const lookup = await provider.keySet.key(kid, alg as string, provider.jwks, waitUntil);
+      if (lookup.kind === "key") {
+        entry = lookup.entry;
+        return lookup.key;
+      }
+      keyOutcome =
+        lookup.kind === "unavailable"
+          ? { kind: "unavailable" }
+          : invalid(
+              lookup.reason === "ambiguous" ? "The token has no key id (kid) to choose a key by." : "The token's signing key is not known.",
+            );
+    }
+    throw new KeyNotResolved();
+  };
 
   let claims: Record<string, unknown>;
   try {
-    // jku, x5u, jwk and x5c headers are never read: the key comes only from the configured JWKS.
-    const verified = await jwtVerify(token, lookup.key, {
+    const verified = await jwtVerify(token, resolveKey, {
       algorithms: provider.algorithms,
       issuer: provider.issuer,
       audience: provider.audience,
@@ -108,10 +116,10 @@ export async function verifyJwt(
     });
     claims = verified.payload;
   } catch (error) {
-    return invalid(reasonFor(error));
+    return keyOutcome ?? invalid(reasonFor(error));
   }
   // Remembered until exp exactly: the cache never extends a token's life, tolerance or not.
   const expiresAtMs = (claims.exp as number) * 1000;
-  if (expiresAtMs > now) provider.tokenCache.set(digest, { claims, key: lookup.entry }, expiresAtMs);
+  if (digest !== undefined && entry !== undefined && expiresAtMs > now) cache.set(digest, { claims, key: entry }, expiresAtMs);
   return { kind: "valid", claims };
 }

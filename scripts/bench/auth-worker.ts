@@ -1,0 +1,118 @@
+/**
+ * A Worker that runs the gateway's JWT verification in a loop inside workerd, so the benchmark can
+ * read the CPU cost of one verification off the workerd process (utime+stime around one request
+ * doing thousands of them) without HTTP in the way. Keys and tokens are made in /prepare; the key
+ * set is served from memory, as a warm isolate has it.
+ *
+ *   GET /prepare             make keys and token pools (once)
+ *   GET /run?case=C&n=N      verify N tokens of case C: es256-full, rs256-full, es256-cache-hit, junk,
+ *                            or es256-webcrypto (crypto.subtle.verify alone: the floor)
+ */
+import { exportJWK, generateKeyPair, SignJWT } from "jose";
+import type { CompiledJwtProvider } from "../../src/config/compile.ts";
+import { ExpiringLru } from "../../src/lib/expiring-lru.ts";
+import { RemoteKeySet } from "../../src/services/jwks/key-set.ts";
+import { verifyJwt } from "../../src/stages/authenticate/jwt.ts";
+
+const ISSUER = "https://idp.bench/";
+const AUDIENCE = "bench";
+const POOL = 1_000;
+
+interface Prepared {
+  providers: Record<string, CompiledJwtProvider>;
+  pools: Record<string, string[]>;
+  /** The floor: WebCrypto's ECDSA P-256 verify alone, on a pre-decoded signing input. */
+  es256Subtle: { key: CryptoKey; data: Uint8Array; signature: Uint8Array };
+}
+
+let prepared: Prepared | undefined;
+
+function provider(jwks: string, alg: string, tokenCacheSize: number): CompiledJwtProvider {
+  const source = {
+    fetchRemote: async () => jwks,
+    readShared: async () => undefined,
+    writeShared: async () => {},
+  };
+  return {
+    name: alg,
+    keySet: new RemoteKeySet(`https://idp.bench/${alg}/${tokenCacheSize}`, source, Date.now, () => {}),
+    jwks: { cacheMaxAgeMs: 3_600_000, cooldownMs: 30_000, maxStaleMs: 3_600_000, timeoutMs: 1_000 },
+    issuer: [ISSUER],
+    audience: [AUDIENCE],
+    algorithms: ["RS256", "ES256", "EdDSA"],
+    requiredClaims: ["exp"],
+    clockToleranceSec: 30,
+    typ: undefined,
+    maxTokenBytes: 8_192,
+    tokenCache: new ExpiringLru(tokenCacheSize),
+  };
+}
+
+async function prepare(): Promise<Prepared> {
+  const providers: Record<string, CompiledJwtProvider> = {};
+  const pools: Record<string, string[]> = {};
+  let es256Subtle: Prepared["es256Subtle"] | undefined;
+  for (const alg of ["ES256", "RS256"] as const) {
+    const { privateKey, publicKey } = await generateKeyPair(alg);
+    const kid = `${alg}-bench`;
+    const jwks = JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid, use: "sig" }] });
+    const exp = Math.floor(Date.now() / 1000) + 3_600;
+    const tokens: string[] = [];
+    for (let i = 0; i < POOL; i++) {
+      tokens.push(
+        await new SignJWT({ sub: `user-${i}`, scope: "read write" })
+          .setProtectedHeader({ alg, kid })
+          .setIssuer(ISSUER)
+          .setAudience(AUDIENCE)
+          .setExpirationTime(exp)
+          .sign(privateKey),
+      );
+    }
+    const key = alg.toLowerCase();
+    providers[`${key}-full`] = provider(jwks, alg, 0);
+    pools[`${key}-full`] = tokens;
+    if (alg === "ES256") {
+      const [header = "", payload = "", signature = ""] = (tokens[0] as string).split(".");
+      es256Subtle = {
+        key: publicKey,
+        data: new TextEncoder().encode(`${header}.${payload}`),
+        signature: Uint8Array.from(atob(signature.replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0)),
+      };
+      providers[`${key}-cache-hit`] = provider(jwks, alg, POOL);
+      pools[`${key}-cache-hit`] = tokens.slice(0, 100);
+    }
+  }
+  const es = pools["es256-full"]?.[0] ?? "";
+  const [h = "", p = ""] = es.split(".");
+  providers.junk = providers["es256-full"] as CompiledJwtProvider;
+  // Each refused before any key lookup or signature check.
+  pools.junk = [`${"a".repeat(64 * 1024)}.b.c`, "only.two", "ey$$.ey!!.sig", `${h}.${p}`, "eyJub3QganNvbg.eyJ9.c2ln"];
+  if (!es256Subtle) throw new Error("no ES256 key");
+  return { providers, pools, es256Subtle };
+}
+
+export default {
+  async fetch(request: Request, _env: unknown, ctx: { waitUntil(promise: Promise<unknown>): void }): Promise<Response> {
+    const url = new URL(request.url);
+    prepared ??= await prepare();
+    if (url.pathname === "/prepare") return Response.json({ ok: true });
+    const name = url.searchParams.get("case") ?? "";
+    const n = Number(url.searchParams.get("n") ?? 1_000);
+    if (name === "es256-webcrypto") {
+      const { key, data, signature } = prepared.es256Subtle;
+      let valid = 0;
+      for (let i = 0; i < n; i++) if (await crypto.subtle.verify({ name: "ECDSA", hash: "SHA-256" }, key, signature, data)) valid++;
+      return Response.json({ case: name, n, outcomes: { valid } });
+    }
+    const target = prepared.providers[name];
+    const pool = prepared.pools[name];
+    if (!target || !pool) return Response.json({ error: `unknown case ${name}` }, { status: 404 });
+    const waitUntil = (p: Promise<unknown>) => ctx.waitUntil(p);
+    const outcomes: Record<string, number> = {};
+    for (let i = 0; i < n; i++) {
+      const outcome = await verifyJwt(pool[i % pool.length] as string, target, waitUntil);
+      outcomes[outcome.kind] = (outcomes[outcome.kind] ?? 0) + 1;
+    }
+    return Response.json({ case: name, n, outcomes });
+  },
+};
