@@ -22,7 +22,7 @@ interface Prepared {
   providers: Record<string, CompiledJwtProvider>;
   pools: Record<string, string[]>;
   /** The floor: WebCrypto's ECDSA P-256 verify alone, on a pre-decoded signing input. */
-  es256Subtle: { key: CryptoKey; data: Uint8Array; signature: Uint8Array };
+  es256Subtle: { key: CryptoKey; data: Uint8Array<ArrayBuffer>; signature: Uint8Array<ArrayBuffer> };
 }
 
 let prepared: Prepared | undefined;
