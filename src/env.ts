@@ -5,6 +5,7 @@
 import type { CompiledRoute } from "./config/compile.ts";
 import type { ConfigValidationOptions } from "./config/schema.ts";
 import type { HeaderPairs } from "./lib/headers.ts";
+import type { Identity } from "./lib/identity.ts";
 import type { RouteLookup } from "./lib/route-table.ts";
 
 export interface Bindings {
@@ -14,20 +15,6 @@ export interface Bindings {
   ALLOW_PRIVATE_UPSTREAMS?: string;
   /** How often an isolate checks KV for a new config version, in milliseconds (default 5000). */
   CONFIG_REFRESH_INTERVAL_MS?: string;
-}
-
-/** Who the caller is, once a route's authentication has passed. */
-export interface Identity {
-  method: "jwt" | "api-key";
-  /** The JWT `sub`, or the API key's consumer name. */
-  subject: string | null;
-  /** The API key's consumer; null for JWTs. */
-  consumer: string | null;
-  scopes: ReadonlySet<string>;
-  /** The verified JWT claims; for an API key, `sub` (the consumer) and `scope`. */
-  claims: Readonly<Record<string, unknown>>;
-  /** What per-consumer rate limits key on. */
-  rateLimitKey: string | null;
 }
 
 /** Per-request values the stages hand on, in pipeline order. */

@@ -5,6 +5,7 @@
 import { type Balancer, LeastInFlight, WeightedRoundRobin } from "../lib/balancer.ts";
 import type { TokenSource } from "../lib/credentials.ts";
 import { ExpiringLru } from "../lib/expiring-lru.ts";
+import type { Identity } from "../lib/identity.ts";
 import { wildcardBase } from "../lib/path.ts";
 import { RetryBudget } from "../lib/retry-budget.ts";
 import { type RouteParams, RouteTable } from "../lib/route-table.ts";
@@ -42,7 +43,8 @@ export interface CompiledRetry {
 
 /** A token that passed verification, remembered until its exp (never longer). */
 export interface VerifiedToken {
-  claims: Readonly<Record<string, unknown>>;
+  /** Built once at verification: a cache hit hands it on as it is. */
+  identity: Identity;
   /** The key that verified it: the cached result is dropped once the key is no longer published. */
   key: KeyEntry;
 }

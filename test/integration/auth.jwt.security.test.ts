@@ -103,6 +103,16 @@ describe("JWT rejection", () => {
     expect((await call(await signer.sign({ exp: now() - 5 }))).response.status).toBe(200); // inside 30 s tolerance
   });
 
+  it("never serves a cached verification past the token's exp", async () => {
+    await applyConfig(authConfig(set, {}, { clockToleranceSec: 0, jwks: { cooldownSec: 3600 } }));
+    const token = await signer.sign({ exp: now() + 2 });
+    expect((await call(token)).response.status).toBe(200);
+    expect((await call(token)).response.status).toBe(200); // from the verified-token cache
+    await new Promise((resolve) => setTimeout(resolve, 2_100));
+    await expectInvalidToken(token, /expired/);
+    await applyConfig(authConfig(set, { claimHeaders: { sub: "x-user-id" } }, { jwks: { cooldownSec: 3600 } }));
+  });
+
   it("honours nbf with the clock tolerance: just inside passes, just outside fails", async () => {
     expect((await call(await signer.sign({ nbf: now() + 20 }))).response.status).toBe(200);
     await expectInvalidToken(await signer.sign({ nbf: now() + 45 }), /not valid yet/);

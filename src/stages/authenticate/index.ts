@@ -5,10 +5,11 @@
  */
 import { createMiddleware } from "hono/factory";
 import type { CompiledAuth } from "../../config/compile.ts";
-import type { AppEnv, Identity } from "../../env.ts";
+import type { AppEnv } from "../../env.ts";
 import { GatewayError } from "../../errors.ts";
-import { claimHeaderValue, findToken, grantedScopes } from "../../lib/credentials.ts";
+import { claimHeaderValue, findToken } from "../../lib/credentials.ts";
 import type { HeaderPairs } from "../../lib/headers.ts";
+import type { Identity } from "../../lib/identity.ts";
 import { apiKeyResolver } from "../../services/api-keys/resolver.ts";
 import { verifyJwt } from "./jwt.ts";
 
@@ -32,11 +33,6 @@ function unauthorized(auth: CompiledAuth, detail: string, invalidToken: boolean)
   return new GatewayError("unauthorized", detail, {
     "www-authenticate": challenges(auth, invalidToken ? { code: "invalid_token", description: detail } : undefined),
   });
-}
-
-function jwtIdentity(claims: Readonly<Record<string, unknown>>): Identity {
-  const subject = typeof claims.sub === "string" ? claims.sub : null;
-  return { method: "jwt", subject, consumer: null, scopes: grantedScopes(claims), claims, rateLimitKey: subject };
 }
 
 async function identify(auth: CompiledAuth, request: Request, env: AppEnv["Bindings"], waitUntil: (p: Promise<unknown>) => void) {
@@ -68,7 +64,7 @@ async function identify(auth: CompiledAuth, request: Request, env: AppEnv["Bindi
         throw new GatewayError("auth-unavailable", "The identity provider's keys cannot be loaded right now.", { "retry-after": "5" });
       }
       if (outcome.kind === "invalid") throw unauthorized(auth, outcome.reason, true);
-      return jwtIdentity(outcome.claims);
+      return outcome.identity;
     }
   }
   throw unauthorized(auth, "This route requires authentication.", false);

@@ -6,10 +6,12 @@
  */
 import { errors, type JWSHeaderParameters, jwtVerify } from "jose";
 import type { CompiledJwtProvider } from "../../config/compile.ts";
+import { grantedScopes } from "../../lib/credentials.ts";
+import type { Identity } from "../../lib/identity.ts";
 import type { KeyEntry } from "../../services/jwks/key-set.ts";
 
 export type JwtOutcome =
-  | { kind: "valid"; claims: Readonly<Record<string, unknown>> }
+  | { kind: "valid"; identity: Identity }
   | { kind: "invalid"; reason: string }
   /** The keys cannot be had (JWKS down, nothing cached): the caller's token was never judged. */
   | { kind: "unavailable" };
@@ -20,13 +22,20 @@ const MAX_KID_LENGTH = 256;
 
 const encoder = new TextEncoder();
 
-/** The token's SHA-256 as a 32-character string: the cache key, so tokens are not kept in memory. */
+/** The token's SHA-256 as a 16-character string (one UTF-16 unit per two bytes): the cache key, so tokens are not kept in memory. */
 async function tokenDigest(token: string): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", encoder.encode(token)));
-  return String.fromCharCode(...digest);
+  const words = new Uint16Array(await crypto.subtle.digest("SHA-256", encoder.encode(token)));
+  let key = "";
+  for (let i = 0; i < words.length; i++) key += String.fromCharCode(words[i] as number);
+  return key;
 }
 
 const invalid = (reason: string): JwtOutcome => ({ kind: "invalid", reason });
+
+function jwtIdentity(claims: Readonly<Record<string, unknown>>): Identity {
+  const subject = typeof claims.sub === "string" ? claims.sub : null;
+  return { method: "jwt", subject, consumer: null, scopes: grantedScopes(claims), claims, rateLimitKey: subject };
+}
 
 /** Thrown from jose's key callback when the key set gave no key; the outcome says why. */
 class KeyNotResolved extends Error {}
@@ -76,7 +85,7 @@ export async function verifyJwt(
   const cached = digest === undefined ? undefined : cache.get(digest, now);
   if (cached !== undefined && digest !== undefined) {
     provider.keySet.maintain(provider.jwks, waitUntil);
-    if (provider.keySet.publishes(cached.key)) return { kind: "valid", claims: cached.claims };
+    if (provider.keySet.publishes(cached.key)) return { kind: "valid", identity: cached.identity };
     cache.delete(digest);
   }
 
@@ -120,6 +129,7 @@ export async function verifyJwt(
   }
   // Remembered until exp exactly: the cache never extends a token's life, tolerance or not.
   const expiresAtMs = (claims.exp as number) * 1000;
-  if (digest !== undefined && entry !== undefined && expiresAtMs > now) cache.set(digest, { claims, key: entry }, expiresAtMs);
-  return { kind: "valid", claims };
+  const identity = jwtIdentity(claims);
+  if (digest !== undefined && entry !== undefined && expiresAtMs > now) cache.set(digest, { identity, key: entry }, expiresAtMs);
+  return { kind: "valid", identity };
 }
