@@ -7,11 +7,19 @@
  *   GET /prepare             make keys and token pools (once)
  *   GET /run?case=C&n=N      verify N tokens of case C: es256-full, rs256-full, es256-cache-hit, junk,
  *                            or es256-webcrypto (crypto.subtle.verify alone: the floor)
+ *   GET /stage?auth=0|1&n=N  N requests through the real authenticate stage in a Hono app, on a
+ *                            route without auth (0) or with a JWT whose verification is cached (1):
+ *                            the difference is what the cached-token path adds to a request
  */
+
+import { Hono } from "hono";
 import { exportJWK, generateKeyPair, SignJWT } from "jose";
-import type { CompiledJwtProvider } from "../../src/config/compile.ts";
+import { type CompiledJwtProvider, type CompiledRoute, compileConfig } from "../../src/config/compile.ts";
+import { parseConfig } from "../../src/config/schema.ts";
+import type { AppEnv } from "../../src/env.ts";
 import { ExpiringLru } from "../../src/lib/expiring-lru.ts";
 import { RemoteKeySet } from "../../src/services/jwks/key-set.ts";
+import { authenticate } from "../../src/stages/authenticate/index.ts";
 import { verifyJwt } from "../../src/stages/authenticate/jwt.ts";
 
 const ISSUER = "https://idp.bench/";
@@ -19,6 +27,7 @@ const AUDIENCE = "bench";
 const POOL = 1_000;
 
 interface Prepared {
+  stage: { app: Hono<AppEnv>; token: string };
   providers: Record<string, CompiledJwtProvider>;
   pools: Record<string, string[]>;
   /** The floor: WebCrypto's ECDSA P-256 verify alone, on a pre-decoded signing input. */
@@ -75,7 +84,7 @@ async function prepare(): Promise<Prepared> {
       const [header = "", payload = "", signature = ""] = (tokens[0] as string).split(".");
       es256Subtle = {
         key: publicKey,
-        data: new TextEncoder().encode(`${header}.${payload}`),
+        data: new Uint8Array(new TextEncoder().encode(`${header}.${payload}`)),
         signature: Uint8Array.from(atob(signature.replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0)),
       };
       providers[`${key}-cache-hit`] = provider(jwks, alg, POOL);
@@ -88,16 +97,60 @@ async function prepare(): Promise<Prepared> {
   // Each refused before any key lookup or signature check.
   pools.junk = [`${"a".repeat(64 * 1024)}.b.c`, "only.two", "ey$$.ey!!.sig", `${h}.${p}`, "eyJub3QganNvbg.eyJ9.c2ln"];
   if (!es256Subtle) throw new Error("no ES256 key");
-  return { providers, pools, es256Subtle };
+  return { providers, pools, es256Subtle, stage: stageApp(providers["es256-cache-hit"] as CompiledJwtProvider, pools) };
+}
+
+/** A Hono app of the gateway's own stages up to the upstream call: route (fixed), authenticate, a 204. */
+function stageApp(provider: CompiledJwtProvider, pools: Record<string, string[]>): Prepared["stage"] {
+  const parsed = parseConfig(
+    {
+      clusters: { o: { targets: [{ url: "https://origin.bench.example" }] } },
+      jwtProviders: { idp: { issuer: ISSUER, audience: AUDIENCE, jwksUri: "https://idp.bench.example/jwks" } },
+      routes: [
+        { id: "plain", match: { path: "/plain" }, cluster: "o" },
+        { id: "jwt", match: { path: "/jwt" }, cluster: "o", auth: { jwt: "idp", claimHeaders: { sub: "x-user-id" } } },
+      ],
+    },
+    { allowPrivateUpstreams: false },
+  );
+  if (!parsed.ok) throw new Error(JSON.stringify(parsed.issues));
+  const table = compileConfig(parsed.config, "bench").table;
+  const route = (path: string) => {
+    const found = table.lookup("gw", "GET", path);
+    if (found.kind !== "matched") throw new Error(path);
+    return found.payload;
+  };
+  const plain = route("/plain");
+  const jwt: CompiledRoute = route("/jwt");
+  // The compiled provider would fetch its JWKS; the bench's provider serves the same keys from memory.
+  if (jwt.auth) jwt.auth.jwt = provider;
+  const app = new Hono<AppEnv>();
+  app.use((c, next) => {
+    c.set("route", c.req.path === "/jwt" ? jwt : plain);
+    return next();
+  });
+  app.use(authenticate);
+  app.all("*", (c) => c.body(null, 204));
+  return { app, token: pools["es256-cache-hit"]?.[0] as string };
 }
 
 export default {
-  async fetch(request: Request, _env: unknown, ctx: { waitUntil(promise: Promise<unknown>): void }): Promise<Response> {
+  async fetch(request: Request, _env: unknown, ctx: ExecutionContext): Promise<Response> {
     const url = new URL(request.url);
     prepared ??= await prepare();
     if (url.pathname === "/prepare") return Response.json({ ok: true });
     const name = url.searchParams.get("case") ?? "";
     const n = Number(url.searchParams.get("n") ?? 1_000);
+    if (url.pathname === "/stage") {
+      const { app, token } = prepared.stage;
+      const target = url.searchParams.get("auth") === "1" ? "https://gw/jwt" : "https://gw/plain";
+      let ok = 0;
+      for (let i = 0; i < n; i++) {
+        const response = await app.fetch(new Request(target, { headers: { authorization: `Bearer ${token}` } }), {}, ctx);
+        if (response.status === 204) ok++;
+      }
+      return Response.json({ n, outcomes: { valid: ok } });
+    }
     if (name === "es256-webcrypto") {
       const { key, data, signature } = prepared.es256Subtle;
       let valid = 0;

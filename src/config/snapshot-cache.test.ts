@@ -51,6 +51,15 @@ describe("SnapshotCache (real KV)", () => {
     expect(snapshot?.table.lookup("h", "GET", "/one").kind).toBe("matched");
   });
 
+  it("shares one load among concurrent requests on a cold isolate", async () => {
+    await publishConfig(env.CONFIG, config("/cold"), validation);
+    const h = harness();
+    const snapshots = await Promise.all(Array.from({ length: 50 }, () => h.get()));
+    expect(new Set(snapshots).size).toBe(1);
+    expect(snapshots[0]?.table.lookup("h", "GET", "/cold").kind).toBe("matched");
+    expect(h.events.filter((e) => e.event === "config.loaded")).toHaveLength(1);
+  });
+
   it("never replaces a good snapshot with an invalid or missing one", async () => {
     await publishConfig(env.CONFIG, config("/good"), validation);
     const h = harness();

@@ -24,6 +24,7 @@ export class SnapshotCache {
   #state: ConfigState = "missing";
   #checkedAt = Number.NEGATIVE_INFINITY;
   #refreshStartedAt: number | undefined;
+  #refreshing: Promise<void> | undefined;
   readonly #now: () => number;
   readonly #log: (event: Record<string, unknown>) => void;
 
@@ -44,19 +45,34 @@ export class SnapshotCache {
   async get(source: SnapshotSource, waitUntil: (p: Promise<unknown>) => void): Promise<Snapshot | undefined> {
     const now = this.#now();
     const due = now - this.#checkedAt >= source.refreshIntervalMs;
+    const stuck = this.#refreshStartedAt !== undefined && now - this.#refreshStartedAt > STUCK_REFRESH_MS;
     if (this.#snapshot === undefined) {
-      // Cold isolates load in the request: there is nothing else to serve with. A refused load is
-      // remembered for one interval so a missing config does not cost every request two KV reads.
-      if (due) await this.refresh(source);
+      // Cold isolates load in the request: there is nothing else to serve with. Concurrent cold
+      // requests share one load (one KV read, one compile), which the first hands to its waitUntil
+      // so it finishes even if that client goes away. A refused load is remembered for one
+      // interval so a missing config does not cost every request two KV reads.
+      if (this.#refreshing !== undefined && !stuck) await this.#refreshing;
+      else if (due) {
+        const loading = this.refresh(source);
+        waitUntil(loading);
+        await loading;
+      }
       return this.#snapshot;
     }
-    const stuck = this.#refreshStartedAt !== undefined && now - this.#refreshStartedAt > STUCK_REFRESH_MS;
     if (due && (this.#refreshStartedAt === undefined || stuck)) waitUntil(this.refresh(source));
     return this.#snapshot;
   }
 
   /** Checks KV once and swaps in a new snapshot if the pointer moved to a valid config. */
-  async refresh(source: SnapshotSource): Promise<void> {
+  refresh(source: SnapshotSource): Promise<void> {
+    const refreshing = this.#check(source).finally(() => {
+      if (this.#refreshing === refreshing) this.#refreshing = undefined;
+    });
+    this.#refreshing = refreshing;
+    return refreshing;
+  }
+
+  async #check(source: SnapshotSource): Promise<void> {
     this.#refreshStartedAt = this.#now();
     try {
       const read = await readCurrentConfig(source.kv, source.validation, this.#snapshot?.version);

@@ -75,8 +75,7 @@ export const authenticate = createMiddleware<AppEnv>(async function authenticate
   if (auth === null) return next();
 
   const identity = await identify(auth, c.req.raw, c.env, (p) => c.executionCtx.waitUntil(p));
-  const missing = auth.scopes.filter((scope) => !identity.scopes.has(scope));
-  if (missing.length > 0) {
+  if (auth.scopes.length > 0 && !auth.scopes.every((scope) => identity.scopes.has(scope))) {
     const scope = auth.scopes.join(" ");
     throw new GatewayError("forbidden", "The credential lacks a scope this route requires.", {
       "www-authenticate": challenges(auth, { code: "insufficient_scope", scope }),
