@@ -8,16 +8,15 @@ import { resolve } from "node:path";
 import { convertV4MiniflareOptions, Miniflare } from "miniflare";
 import { publishConfig } from "../../src/config/store.ts";
 import { benchRoutes } from "./routes.ts";
-import { ensureTools, freePort, startNginx } from "./tools.ts";
+import { ensureTools, freePorts, startNginx } from "./tools.ts";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 const WORK = resolve(ROOT, ".bench/profile");
 mkdirSync(WORK, { recursive: true });
 ensureTools();
-const originPort = await freePort();
+const [originPort, inspectorPort, gatewayPort] = (await freePorts(3)) as [number, number, number];
 const nginx = startNginx(WORK, originPort, 1);
 const O = `http://127.0.0.1:${originPort}`;
-const [inspectorPort, gatewayPort] = [await freePort(), await freePort()];
 execFileSync("wrangler", ["deploy", "--dry-run", "--outdir", resolve(WORK, "gateway")], { cwd: ROOT, stdio: "ignore" });
 const bundle = resolve(WORK, "gateway/index.js");
 const mf = new Miniflare(

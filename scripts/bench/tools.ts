@@ -2,9 +2,30 @@
  * Process helpers for the benchmark: free ports, the nginx origin, wrk runs and CPU accounting.
  */
 import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join, resolve } from "node:path";
+
+/** `count` distinct free ports: all are held open until every one is chosen, so none repeats. */
+export async function freePorts(count: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<ReturnType<typeof createServer>>((done, fail) => {
+          const server = createServer();
+          server.once("error", fail);
+          server.listen(0, "127.0.0.1", () => done(server));
+        }),
+    ),
+  );
+  const ports = servers.map((server) => {
+    const address = server.address();
+    return typeof address === "object" && address ? address.port : 0;
+  });
+  await Promise.all(servers.map((server) => new Promise((done) => server.close(done))));
+  return ports;
+}
 
 export function freePort(): Promise<number> {
   return new Promise((done, fail) => {
@@ -18,15 +39,19 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** Makes sure Debian's nginx and wrk are there, installing them when running as root. */
+/** Debian packages the benchmark runs, by the command each provides. */
+const TOOLS: Record<string, string> = { nginx: "nginx-light", wrk: "wrk", haproxy: "haproxy" };
+
+/** Makes sure Debian's nginx, wrk and HAProxy are there, installing them when running as root. */
 export function ensureTools(): void {
-  const missing = ["nginx", "wrk"].filter(
+  const missing = Object.keys(TOOLS).filter(
     (tool) => spawnSync("sh", ["-c", `command -v ${tool} || test -x /usr/sbin/${tool}`]).status !== 0,
   );
   if (missing.length === 0) return;
-  if (process.getuid?.() !== 0) throw new Error(`missing ${missing.join(", ")}: apt-get install nginx-light wrk`);
-  console.log(`installing ${missing.join(", ")} from Debian...`);
-  execFileSync("sh", ["-c", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light wrk"], {
+  const packages = missing.map((tool) => TOOLS[tool]).join(" ");
+  if (process.getuid?.() !== 0) throw new Error(`missing ${missing.join(", ")}: apt-get install ${packages}`);
+  console.log(`installing ${packages} from Debian...`);
+  execFileSync("sh", ["-c", `apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ${packages}`], {
     stdio: "inherit",
   });
 }
@@ -59,6 +84,10 @@ http {
     location = /jwks.json {
       default_type application/json;
       return 200 '${jwks}';
+    }
+    # Request counter: how many requests reached the origin (subrequests per gateway request).
+    location = /__stub_status {
+      stub_status;
     }
   }
 }
@@ -117,7 +146,7 @@ export interface WrkOptions {
   cpu: number;
   /** Extra request headers, "Name: value". */
   headers?: string[];
-  /** A wrk Lua script (e.g. one rotating through a pool of tokens). */
+  /** A wrk Lua script file (a pool of tokens, pacing to a fixed rate). */
   script?: string;
 }
 
@@ -138,18 +167,41 @@ export function runWrk(url: string, options: WrkOptions): { result: WrkResult; c
   return { result: parseWrk(out), command: `taskset ${args.join(" ")}` };
 }
 
-/** utime + stime of a process and its threads, in microseconds. */
-export function cpuMicros(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
-  const ticks = Number(fields[11]) + Number(fields[12]);
-  const hz = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim());
-  return (ticks / hz) * 1e6;
+const CLOCK_TICKS = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim());
+
+/** A process and its descendants (nginx's master and worker, say). */
+function processTree(pid: number): number[] {
+  const out = [pid];
+  for (const task of readdirSync(`/proc/${pid}/task`)) {
+    const children = readFileSync(`/proc/${pid}/task/${task}/children`, "utf8").trim();
+    for (const child of children ? children.split(" ") : []) out.push(...processTree(Number(child)));
+  }
+  return out;
 }
 
-/** Peak resident memory of a process, in MiB. */
+/** utime + stime of a process, its threads and its child processes, in microseconds. */
+export function cpuMicros(pid: number): number {
+  let ticks = 0;
+  for (const id of processTree(pid)) {
+    const fields = readFileSync(`/proc/${id}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
+    ticks += Number(fields[11]) + Number(fields[12]);
+  }
+  return (ticks / CLOCK_TICKS) * 1e6;
+}
+
+/** Peak resident memory of a process and its child processes, in MiB. */
 export function peakRssMiB(pid: number): number {
-  const kb = Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? Number.NaN);
+  let kb = 0;
+  for (const id of processTree(pid)) {
+    kb += Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${id}/status`, "utf8"))?.[1] ?? Number.NaN);
+  }
   return kb / 1024;
+}
+
+/** Requests nginx has served so far, from its stub_status page. */
+export async function nginxRequestCount(origin: string): Promise<number> {
+  const text = await (await fetch(`${origin}/__stub_status`)).text();
+  return Number(/\n\s*\d+\s+\d+\s+(\d+)/.exec(text)?.[1] ?? Number.NaN);
 }
 
 /** The newest workerd process started after `since` (ms), i.e. the one Miniflare just spawned. */
