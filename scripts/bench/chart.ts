@@ -30,13 +30,16 @@ function panel(rows: ChartRow[], pick: (row: ChartRow) => number, title: string,
   return parts.join("\n");
 }
 
+const TITLE = "Throughput and CPU per request by contender and scenario";
+
 /** An SVG of both panels; labels on the left, bars scaled to each panel's largest value. */
 export function benchmarkChart(rows: ChartRow[], subtitle: string): string {
   const labelWidth = 430;
   const panelWidth = 330;
   const height = 60 + rows.length * 26;
   const labels = rows.map((row, i) => `<text x="${labelWidth - 10}" y="${40 + i * 26 + 13}" class="label">${escapeXml(row.label)}</text>`);
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${labelWidth + 2 * panelWidth + 20}" height="${height}" viewBox="0 0 ${labelWidth + 2 * panelWidth + 20} ${height}">
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${labelWidth + 2 * panelWidth + 20}" height="${height}" viewBox="0 0 ${labelWidth + 2 * panelWidth + 20} ${height}" role="img" aria-labelledby="chart-title">
+<title id="chart-title">${TITLE}</title>
 <style>
   text { font: 12px sans-serif; fill: #222; }
   .title { font-weight: bold; font-size: 13px; }
