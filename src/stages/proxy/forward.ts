@@ -31,8 +31,9 @@ export async function sendAttempt(cluster: CompiledCluster, request: AttemptRequ
   const headersBudgetMs = Math.min(cluster.connectTimeoutMs, request.deadline - started);
   if (headersBudgetMs <= 0) return { kind: "failure", failure: "timeout" };
 
-  const controller = new AbortController();
-  const headersTimer = setTimeout(() => controller.abort(), headersBudgetMs);
+  // A native timeout signal: no JS timer to set and clear per request. Once the headers are in,
+  // its firing no longer affects the response (workerd does not abort a body via the fetch signal).
+  const signal = AbortSignal.timeout(headersBudgetMs);
   let response: Response;
   try {
     response = await fetch(request.target.origin + request.target.basePath + request.pathAndQuery, {
@@ -41,12 +42,10 @@ export async function sendAttempt(cluster: CompiledCluster, request: AttemptRequ
       body: request.body,
       // Redirects belong to the client: following them here would send its request elsewhere.
       redirect: "manual",
-      signal: controller.signal,
+      signal,
     });
   } catch {
-    return { kind: "failure", failure: controller.signal.aborted ? "timeout" : "connect-failure" };
-  } finally {
-    clearTimeout(headersTimer);
+    return { kind: "failure", failure: signal.aborted ? "timeout" : "connect-failure" };
   }
   if (response.body === null || cluster.responseTimeoutMs === null) return { kind: "response", response, body: response.body };
   return { kind: "response", response, body: limitDuration(response.body, cluster.responseTimeoutMs - (Date.now() - started)) };
