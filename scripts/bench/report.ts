@@ -136,7 +136,10 @@ export function writeReport(input: ReportInput): void {
 
   const peerConfig = (name: string, file: string) => {
     try {
-      return readFileSync(resolve(input.work, name, file), "utf8").trim();
+      // Paths shown relative to the project, as a reader's own run would have them.
+      return readFileSync(resolve(input.work, name, file), "utf8")
+        .trim()
+        .replaceAll(`${root}/`, "");
     } catch {
       return "(not written in this run)";
     }
