@@ -7,6 +7,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { spawnNginx } from "./tools.ts";
 
 /** nginx as a reverse proxy: one worker, access log off, keepalive to the upstream. */
 export function nginxProxyConfig(dir: string, port: number, origin: string): string {
@@ -40,11 +41,7 @@ http {
 }
 
 export function startNginxProxy(workDir: string, port: number, origin: string, cpu: number): ChildProcess {
-  const dir = resolve(workDir, "nginx-proxy");
-  mkdirSync(dir, { recursive: true });
-  const conf = join(dir, "nginx.conf");
-  writeFileSync(conf, nginxProxyConfig(dir, port, origin));
-  return spawn("taskset", ["-c", String(cpu), "nginx", "-c", conf, "-p", dir], { stdio: "ignore" });
+  return spawnNginx(workDir, "nginx-proxy", cpu, (dir) => nginxProxyConfig(dir, port, origin));
 }
 
 export interface JwtCheck {

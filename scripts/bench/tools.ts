@@ -94,12 +94,18 @@ http {
 `;
 }
 
-export function startNginx(workDir: string, port: number, cpu: number, jwks?: string): ChildProcess {
-  const dir = resolve(workDir, "nginx");
+/** Runs nginx pinned to `cpu` with the config `configFor(dir)` writes for its own directory. */
+export function spawnNginx(workDir: string, name: string, cpu: number, configFor: (dir: string) => string): ChildProcess {
+  const dir = resolve(workDir, name);
   mkdirSync(dir, { recursive: true });
   const conf = join(dir, "nginx.conf");
-  writeFileSync(conf, nginxConfig(dir, port, jwks));
+  writeFileSync(conf, configFor(dir));
   return spawn("taskset", ["-c", String(cpu), "nginx", "-c", conf, "-p", dir], { stdio: "ignore" });
+}
+
+/** The origin nginx. */
+export function startNginx(workDir: string, port: number, cpu: number, jwks?: string): ChildProcess {
+  return spawnNginx(workDir, "nginx", cpu, (dir) => nginxConfig(dir, port, jwks));
 }
 
 export interface WrkResult {

@@ -62,35 +62,23 @@ const integer = (min: number, max: number) =>
 
 const durationMs = (max: number) => integer(1, max);
 
-/** Why an upstream URL is refused, or undefined when it is acceptable. */
-function upstreamUrlProblem(raw: string, options: ConfigValidationOptions): string | undefined {
+/** Why an outbound URL is refused, or undefined when it is acceptable. */
+function outboundUrlProblem(raw: string, options: ConfigValidationOptions, kind: "upstream" | "jwks"): string | undefined {
   let url: URL;
   try {
     url = new URL(raw);
   } catch {
     return "must be an absolute URL";
   }
-  if (url.protocol !== "http:" && url.protocol !== "https:") return "must use http or https";
-  if (url.username || url.password) return "must not contain credentials";
-  if (url.search || url.hash || raw.includes("?") || raw.includes("#")) return "must not contain a query or fragment";
-  if (!options.allowPrivateUpstreams && isNonPublicHost(url.hostname)) {
-    return "points at a loopback, link-local or private address; these are refused unless the deployment sets ALLOW_PRIVATE_UPSTREAMS=true (development only)";
-  }
-  return undefined;
-}
-
-/** Why a JWKS URI is refused: https only (http only with the dev flag), and no private hosts. */
-function jwksUriProblem(raw: string, options: ConfigValidationOptions): string | undefined {
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    return "must be an absolute URL";
-  }
-  if (url.protocol !== "https:" && !(options.allowPrivateUpstreams && url.protocol === "http:")) {
+  if (kind === "upstream" && url.protocol !== "http:" && url.protocol !== "https:") return "must use http or https";
+  // Keys fetched over plain http could be swapped in transit: a JWKS is https outside development.
+  if (kind === "jwks" && url.protocol !== "https:" && !(options.allowPrivateUpstreams && url.protocol === "http:")) {
     return "must use https (http only with ALLOW_PRIVATE_UPSTREAMS=true, for development)";
   }
   if (url.username || url.password) return "must not contain credentials";
+  if (kind === "upstream" && (url.search || url.hash || raw.includes("?") || raw.includes("#"))) {
+    return "must not contain a query or fragment";
+  }
   if (!options.allowPrivateUpstreams && isNonPublicHost(url.hostname)) {
     return "points at a loopback, link-local or private address; these are refused unless the deployment sets ALLOW_PRIVATE_UPSTREAMS=true (development only)";
   }
@@ -113,7 +101,7 @@ function createSchema(options: ConfigValidationOptions) {
     url: v.pipe(
       v.string("must be a string"),
       v.rawCheck(({ dataset, addIssue }) => {
-        const problem = dataset.typed ? upstreamUrlProblem(dataset.value, options) : undefined;
+        const problem = dataset.typed ? outboundUrlProblem(dataset.value, options, "upstream") : undefined;
         if (problem) addIssue({ message: problem });
       }),
     ),
@@ -157,7 +145,7 @@ function createSchema(options: ConfigValidationOptions) {
     jwksUri: v.pipe(
       v.string("must be a string"),
       v.rawCheck(({ dataset, addIssue }) => {
-        const problem = dataset.typed ? jwksUriProblem(dataset.value, options) : undefined;
+        const problem = dataset.typed ? outboundUrlProblem(dataset.value, options, "jwks") : undefined;
         if (problem) addIssue({ message: problem });
       }),
     ),
