@@ -9,6 +9,7 @@ class FakeSource implements JwksSource {
   document: string | Error = JSON.stringify({ keys: [] });
   fetches = 0;
   shared = new Map<string, { text: string; fetchedAt: number }>();
+  sharedReads = 0;
   /** Resolves pending fetches when called; set to hold fetches open. */
   gate: Promise<void> | undefined;
 
@@ -19,6 +20,7 @@ class FakeSource implements JwksSource {
     return this.document;
   }
   async readShared(uri: string) {
+    this.sharedReads++;
     return this.shared.get(uri);
   }
   async writeShared(uri: string, text: string, fetchedAt: number) {
@@ -102,6 +104,7 @@ describe("RemoteKeySet", () => {
     expect(await lookup("a")).toEqual({ kind: "unavailable" });
     expect(await lookup("a")).toEqual({ kind: "unavailable" });
     expect(source.fetches).toBe(1);
+    expect(source.sharedReads).toBe(1); // the shared copy is not re-read within the cooldown either
     advance(settings.cooldownMs);
     source.document = JSON.stringify({ keys: [keyA] });
     expect((await lookup("a")).kind).toBe("key");

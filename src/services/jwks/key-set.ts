@@ -55,6 +55,8 @@ export class RemoteKeySet {
   #fetchedAt = Number.NEGATIVE_INFINITY;
   /** When this isolate last asked the identity provider, successfully or not. */
   #attemptedAt = Number.NEGATIVE_INFINITY;
+  /** When this isolate last read the shared (Cache API) copy. */
+  #sharedReadAt = Number.NEGATIVE_INFINITY;
   #loading: Promise<void> | undefined;
   readonly #source: JwksSource;
   readonly #now: () => number;
@@ -130,8 +132,11 @@ export class RemoteKeySet {
   /** Joins the running load or starts one (if the cooldown allows), and waits for it, bounded. */
   async #load(useShared: boolean, settings: JwksSettings, waitUntil: WaitUntil): Promise<void> {
     if (this.#loading === undefined) {
-      if (!useShared && !this.#mayFetch(settings)) return;
-      this.#start(useShared, settings, waitUntil);
+      // The shared copy is read at most once per cooldown too: with the provider down and nothing
+      // cached anywhere, requests get their 503 from memory instead of a cache read each.
+      const readShared = useShared && this.#now() - this.#sharedReadAt >= settings.cooldownMs;
+      if (!readShared && !this.#mayFetch(settings)) return;
+      this.#start(readShared, settings, waitUntil);
     }
     const loading = this.#loading;
     if (loading === undefined) return;
@@ -154,6 +159,7 @@ export class RemoteKeySet {
 
   async #refresh(useShared: boolean, settings: JwksSettings): Promise<void> {
     if (useShared) {
+      this.#sharedReadAt = this.#now();
       const shared = await this.#source.readShared(this.uri).catch(() => undefined);
       const parsed = shared ? parseJwks(shared.text) : undefined;
       if (shared && parsed?.ok && this.#now() - shared.fetchedAt <= settings.cacheMaxAgeMs) {
