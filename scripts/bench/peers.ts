@@ -7,23 +7,13 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { spawnNginx } from "./tools.ts";
+import { nginxFrame, spawnNginx } from "./tools.ts";
 
 /** nginx as a reverse proxy: one worker, access log off, keepalive to the upstream. */
 export function nginxProxyConfig(dir: string, port: number, origin: string): string {
-  return `worker_processes 1;
-daemon off;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path ${dir}/body;
-  proxy_temp_path ${dir}/proxy;
-  fastcgi_temp_path ${dir}/fastcgi;
-  uwsgi_temp_path ${dir}/uwsgi;
-  scgi_temp_path ${dir}/scgi;
-  upstream origin {
+  return nginxFrame(
+    dir,
+    `  upstream origin {
     server ${new URL(origin).host};
     keepalive 64;
   }
@@ -36,8 +26,8 @@ http {
       proxy_set_header X-Forwarded-For $remote_addr;
     }
   }
-}
-`;
+`,
+  );
 }
 
 export function startNginxProxy(workDir: string, port: number, origin: string, cpu: number): ChildProcess {

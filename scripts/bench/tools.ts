@@ -58,8 +58,11 @@ export function ensureTools(): void {
 
 export const ORIGIN_BODY = '{"ok":true,"service":"origin","items":[1,2,3]}';
 
-/** nginx as the origin: one worker, access log off, keepalive on, a small JSON body. */
-export function nginxConfig(dir: string, port: number, jwks = '{"keys":[]}'): string {
+/**
+ * A whole nginx config: one worker, no daemon, state under `dir`, access log off, and the given
+ * lines inside `http { }`. Every nginx in the benchmark shares this frame.
+ */
+export function nginxFrame(dir: string, http: string): string {
   return `worker_processes 1;
 daemon off;
 pid ${dir}/nginx.pid;
@@ -67,13 +70,21 @@ error_log ${dir}/error.log warn;
 events { worker_connections 4096; }
 http {
   access_log off;
-  keepalive_timeout 65;
-  keepalive_requests 1000000;
   client_body_temp_path ${dir}/body;
   proxy_temp_path ${dir}/proxy;
   fastcgi_temp_path ${dir}/fastcgi;
   uwsgi_temp_path ${dir}/uwsgi;
   scgi_temp_path ${dir}/scgi;
+${http}}
+`;
+}
+
+/** nginx as the origin: keepalive on, a small JSON body, the benchmark's JWKS and a request counter. */
+export function nginxConfig(dir: string, port: number, jwks = '{"keys":[]}'): string {
+  return nginxFrame(
+    dir,
+    `  keepalive_timeout 65;
+  keepalive_requests 1000000;
   server {
     listen 127.0.0.1:${port};
     location / {
@@ -90,8 +101,8 @@ http {
       stub_status;
     }
   }
-}
-`;
+`,
+  );
 }
 
 /** Runs nginx pinned to `cpu` with the config `configFor(dir)` writes for its own directory. */

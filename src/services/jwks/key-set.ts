@@ -110,8 +110,13 @@ export class RemoteKeySet {
     return key ? { kind: "key", key, entry: found.entry } : { kind: "no-key", reason: "unusable" };
   }
 
+  /** No load running, and the cooldown since the last ask of the identity provider has passed. */
   #mayFetch(settings: JwksSettings): boolean {
-    return this.#loading === undefined && this.#now() - this.#attemptedAt >= settings.cooldownMs;
+    return this.#loading === undefined && this.#cooledDown(settings);
+  }
+
+  #cooledDown(settings: JwksSettings): boolean {
+    return this.#now() - this.#attemptedAt >= settings.cooldownMs;
   }
 
   #select(
@@ -168,7 +173,7 @@ export class RemoteKeySet {
       }
       // Nothing fresh there: the shared read does not count against the cooldown, but the fetch
       // below does, so a down provider still sees one fetch per cooldown from this isolate.
-      if (!this.#mayFetchIgnoringLoad(settings)) return;
+      if (!this.#cooledDown(settings)) return;
     }
     const startedAt = this.#now();
     this.#attemptedAt = startedAt;
@@ -187,10 +192,6 @@ export class RemoteKeySet {
     this.#install(parsed.keys, startedAt);
     this.#log({ level: "info", event: "jwks.refreshed", uri: this.uri, keys: parsed.keys.length });
     await this.#source.writeShared(this.uri, text, startedAt, settings.cacheMaxAgeMs).catch(() => undefined);
-  }
-
-  #mayFetchIgnoringLoad(settings: JwksSettings): boolean {
-    return this.#now() - this.#attemptedAt >= settings.cooldownMs;
   }
 
   #failed(reason: string): void {
