@@ -1,6 +1,15 @@
+import { randomUUID } from "node:crypto";
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
+import { closedPort } from "./test/harness/origin.ts";
 import { SummaryReporter } from "./test/harness/summary-reporter.ts";
+
+// The Worker's bindings are fixed when the config loads, before the global setup runs: the local
+// Upstash endpoint's port and token are chosen here, and the global setup starts it on them.
+const upstashPort = await closedPort();
+const upstashToken = `test-${randomUUID()}`;
+process.env.EDGEGATE_TEST_UPSTASH_PORT = String(upstashPort);
+process.env.EDGEGATE_TEST_UPSTASH_TOKEN = upstashToken;
 
 export default defineConfig({
   plugins: [
@@ -11,6 +20,9 @@ export default defineConfig({
           // Tests route to origins on 127.0.0.1 and must see config changes at once.
           ALLOW_PRIVATE_UPSTREAMS: "true",
           CONFIG_REFRESH_INTERVAL_MS: "0",
+          UPSTASH_REDIS_REST_URL: `http://127.0.0.1:${upstashPort}`,
+          UPSTASH_REDIS_REST_TOKEN: upstashToken,
+          ADMIN_TOKEN: "test-admin-token",
         },
       },
     }),

@@ -4,6 +4,7 @@
 
 import type { CompiledRoute } from "./config/compile.ts";
 import type { ConfigValidationOptions } from "./config/schema.ts";
+import type { RateLimiter } from "./durable-objects/rate-limiter.ts";
 import type { HeaderPairs } from "./lib/headers.ts";
 import type { Identity } from "./lib/identity.ts";
 import type { RouteLookup } from "./lib/route-table.ts";
@@ -15,6 +16,13 @@ export interface Bindings {
   ALLOW_PRIVATE_UPSTREAMS?: string;
   /** How often an isolate checks KV for a new config version, in milliseconds (default 5000). */
   CONFIG_REFRESH_INTERVAL_MS?: string;
+  /** Rate-limit counters of policies with backend "durable-object". */
+  RATE_LIMITER?: DurableObjectNamespace<RateLimiter>;
+  /** Secrets: the Upstash Redis REST endpoint and token for policies with backend "upstash". */
+  UPSTASH_REDIS_REST_URL?: string;
+  UPSTASH_REDIS_REST_TOKEN?: string;
+  /** Secret: the bearer token of /__gateway/admin/*. Unset, the admin surface does not exist (404). */
+  ADMIN_TOKEN?: string;
 }
 
 /** Per-request values the stages hand on, in pipeline order. */

@@ -11,10 +11,12 @@ const PROBLEMS = {
   forbidden: { status: 403, title: "Insufficient scope" },
   "method-not-allowed": { status: 405, title: "Method not allowed" },
   "payload-too-large": { status: 413, title: "Request body too large" },
+  "rate-limited": { status: 429, title: "Too many requests" },
   "internal-error": { status: 500, title: "Internal gateway error" },
   "upstream-unavailable": { status: 502, title: "Upstream unavailable" },
   "config-unavailable": { status: 503, title: "Gateway configuration unavailable" },
   "auth-unavailable": { status: 503, title: "Authentication temporarily unavailable" },
+  "rate-limit-unavailable": { status: 503, title: "Rate limiting temporarily unavailable" },
   "upstream-timeout": { status: 504, title: "Upstream timed out" },
 } as const satisfies Record<string, { status: number; title: string }>;
 

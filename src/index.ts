@@ -1,25 +1,29 @@
 /**
  * edgegate's composition root: the order of the pipeline stages, and nothing else.
- * id -> route -> identity -> proxy. Errors from any stage become problem+json in one place.
+ * id -> route -> identity -> limits -> proxy. Errors from any stage become problem+json in one place.
  */
 import { Hono } from "hono";
 import type { AppEnv } from "./env.ts";
 import { GatewayError, problemResponse } from "./errors.ts";
+import { adminAuth, metrics } from "./routes/admin.ts";
 import { health } from "./routes/health.ts";
 import { authenticate } from "./stages/authenticate/index.ts";
 import { matchRoute } from "./stages/match-route/index.ts";
 import { proxy } from "./stages/proxy/index.ts";
+import { rateLimit } from "./stages/rate-limit/index.ts";
 import { requestId } from "./stages/request-id/index.ts";
 
 const app = new Hono<AppEnv>();
 
 app.use(requestId);
 app.get("/__gateway/health", health);
+app.use("/__gateway/admin/*", adminAuth);
+app.get("/__gateway/admin/metrics", metrics);
 // The gateway's own namespace: never proxied, whatever the routes say.
 app.all("/__gateway/*", () => {
   throw new GatewayError("route-not-found");
 });
-app.all("*", matchRoute, authenticate, proxy);
+app.all("*", matchRoute, authenticate, rateLimit, proxy);
 
 app.onError((error, c) => {
   const id = c.get("requestId") ?? crypto.randomUUID();
@@ -37,3 +41,4 @@ app.onError((error, c) => {
 });
 
 export default app;
+export { RateLimiter } from "./durable-objects/rate-limiter.ts";

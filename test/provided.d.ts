@@ -4,6 +4,8 @@ declare module "vitest" {
     originPort: number;
     closedPort: number;
     jwksPort: number;
+    /** The local Upstash REST endpoint; `/__control/redis/{stop,start}` steers its Redis. */
+    upstashUrl: string;
   }
 }
 

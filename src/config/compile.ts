@@ -6,12 +6,31 @@ import { type Balancer, LeastInFlight, WeightedRoundRobin } from "../lib/balance
 import type { TokenSource } from "../lib/credentials.ts";
 import { ExpiringLru } from "../lib/expiring-lru.ts";
 import type { Identity } from "../lib/identity.ts";
+import { metricKey } from "../lib/metrics.ts";
 import { wildcardBase } from "../lib/path.ts";
+import type { LimitSpec } from "../lib/rate-limit/algorithms.ts";
+import type { Decision } from "../lib/rate-limit/decision.ts";
+import { rateLimitPolicyField } from "../lib/rate-limit/fields.ts";
+import { type KeyPart, parseKeyPart } from "../lib/rate-limit/key.ts";
+import { defaultLeaseSize } from "../lib/rate-limit/lease.ts";
 import { RetryBudget } from "../lib/retry-budget.ts";
 import { type RouteParams, RouteTable } from "../lib/route-table.ts";
 import type { JwksSettings, KeyEntry, RemoteKeySet } from "../services/jwks/key-set.ts";
 import { keySetFor } from "../services/jwks/source.ts";
-import type { ClusterConfig, GatewayConfig, JwtProviderConfig, RetryOn, RouteAuthConfig, RouteConfig } from "./schema.ts";
+import type {
+  ClusterConfig,
+  GatewayConfig,
+  JwtProviderConfig,
+  RateLimitPolicyConfig,
+  RetryOn,
+  RouteAuthConfig,
+  RouteConfig,
+} from "./schema.ts";
+
+/** The per-isolate limiter of one policy: built by the rate-limit stage, which has the bindings. */
+export interface PolicyLimiterLike {
+  check(key: string, background: (work: Promise<unknown>) => void): Decision | Promise<Decision>;
+}
 
 export interface CompiledTarget {
   /** scheme://host[:port], as URL.origin gives it. */
@@ -80,6 +99,28 @@ export interface CompiledAuth {
   stripQueryParam: string | null;
 }
 
+export interface CompiledRateLimit {
+  id: string;
+  spec: LimitSpec;
+  keyParts: readonly KeyPart[];
+  backend: "durable-object" | "upstash";
+  mode: "exact" | "local-first";
+  leaseSize: number;
+  timeoutMs: number;
+  onFailure: "open" | "closed";
+  shadow: boolean;
+  /** The counter's name in the backend, before the key. */
+  prefix: string;
+  /**
+   * Set on first use. Per snapshot, like the balancers: a publish starts local-first leases afresh
+   * (their unspent tokens are dropped, which can only under-admit), and requests on the old
+   * snapshot keep theirs.
+   */
+  limiter: PolicyLimiterLike | null;
+  /** Counter keys, rendered once. */
+  metrics: Record<"allowed" | "denied" | "shadowDenied" | "failOpen" | "failClosed", string>;
+}
+
 export interface CompiledRoute {
   id: string;
   cluster: CompiledCluster;
@@ -90,6 +131,9 @@ export interface CompiledRoute {
   /** Maps the normalized request path (and route params) to the path sent upstream. */
   upstreamPath: (path: string, params: RouteParams) => string;
   auth: CompiledAuth | null;
+  rateLimits: readonly CompiledRateLimit[];
+  /** The RateLimit-Policy value for the enforced policies; null when none is enforced. */
+  rateLimitPolicyField: string | null;
 }
 
 export interface Snapshot {
@@ -198,6 +242,41 @@ function compileAuth(auth: RouteAuthConfig, providers: ReadonlyMap<string, Compi
   };
 }
 
+function compileRateLimit(routeId: string, policy: RateLimitPolicyConfig): CompiledRateLimit {
+  const spec: LimitSpec = {
+    algorithm: policy.algorithm,
+    limit: policy.limit,
+    windowMs: policy.windowSec * 1000,
+    refill: policy.refill ?? policy.limit,
+  };
+  // The counter's name in the backend. The algorithm and window are part of it, so changing either
+  // starts new counters instead of reading old state with new rules; the limit is not, so raising it
+  // mid-window keeps what was already counted.
+  const prefix = `edgegate:rl:${routeId}:${policy.id}:${policy.algorithm}:${spec.windowMs}:`;
+  const labels = { route: routeId, policy: policy.id };
+  const decision = (outcome: string) => metricKey("rate_limit_decisions_total", { ...labels, outcome });
+  return {
+    id: policy.id,
+    spec,
+    keyParts: policy.key.map(parseKeyPart),
+    backend: policy.backend,
+    mode: policy.mode,
+    leaseSize: policy.leaseSize ?? defaultLeaseSize(policy.limit),
+    timeoutMs: policy.timeoutMs,
+    onFailure: policy.onFailure,
+    shadow: policy.shadow,
+    prefix,
+    limiter: null,
+    metrics: {
+      allowed: decision("allowed"),
+      denied: decision("denied"),
+      shadowDenied: decision("shadow_denied"),
+      failOpen: decision("fail_open"),
+      failClosed: decision("fail_closed"),
+    },
+  };
+}
+
 /** Compiles a validated config. Throws only on a bug: validation has already ruled out bad input. */
 export function compileConfig(config: GatewayConfig, version: string, now: () => number = Date.now): Snapshot {
   const clusters = new Map<string, CompiledCluster>();
@@ -209,6 +288,7 @@ export function compileConfig(config: GatewayConfig, version: string, now: () =>
     const cluster = clusters.get(route.cluster);
     if (!cluster) throw new Error(`route ${route.id} names unknown cluster ${route.cluster}`);
     const retry = route.retry;
+    const enforced = route.rateLimits.filter((policy) => !policy.shadow);
     const compiled: CompiledRoute = {
       id: route.id,
       cluster,
@@ -227,6 +307,8 @@ export function compileConfig(config: GatewayConfig, version: string, now: () =>
       maxBodyBytes: route.maxBodyBytes ?? null,
       upstreamPath: compileRewrite(route),
       auth: route.auth ? compileAuth(route.auth, providers) : null,
+      rateLimits: route.rateLimits.map((policy) => compileRateLimit(route.id, policy)),
+      rateLimitPolicyField: enforced.length > 0 ? rateLimitPolicyField(enforced) : null,
     };
     return {
       path: route.match.path,

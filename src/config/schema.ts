@@ -21,6 +21,13 @@ export const RETRY_ON = ["connect-failure", "timeout", "gateway-error", "5xx"] a
 
 export const LOAD_BALANCING_POLICIES = ["weighted-round-robin", "least-in-flight"] as const;
 
+export const RATE_LIMIT_ALGORITHMS = ["fixed-window", "sliding-window", "token-bucket"] as const;
+export const RATE_LIMIT_BACKENDS = ["durable-object", "upstash"] as const;
+export const RATE_LIMIT_MODES = ["exact", "local-first"] as const;
+
+/** Headers a client sets freely to pose as another address: a limit keyed on them is no limit. */
+const SPOOFABLE_ADDRESS_HEADERS = new Set(["x-forwarded-for", "x-real-ip", "forwarded", "true-client-ip", "x-client-ip"]);
+
 /**
  * Signature algorithms a JWT provider may allow. Only asymmetric ones: a JWKS publishes public keys,
  * and an HMAC "verified" with a public key is the classic algorithm-confusion forgery.
@@ -237,6 +244,60 @@ function createSchema(options: ConfigValidationOptions) {
     forwardCredentials: v.optional(v.boolean("must be true or false"), false),
   });
 
+  /** One part of a rate-limit key: `ip`, `subject`, `consumer`, `header:<name>` or `claim:<name>`. */
+  const rateLimitKeyPart = v.pipe(
+    v.string("must be a string"),
+    v.rawCheck(({ dataset, addIssue }) => {
+      if (!dataset.typed) return;
+      const part = dataset.value;
+      if (part === "ip" || part === "subject" || part === "consumer") return;
+      if (part.startsWith("header:")) {
+        const name = part.slice(7);
+        if (!HEADER_NAME.test(name)) addIssue({ message: "must name a lower-case header field, as in 'header:x-tenant'" });
+        else if (SPOOFABLE_ADDRESS_HEADERS.has(name)) {
+          addIssue({ message: `keys on '${name}', which any client can set; use 'ip' (the connecting address) instead` });
+        }
+        return;
+      }
+      if (part.startsWith("claim:")) {
+        if (!/^[\x21-\x7E]{1,128}$/.test(part.slice(6))) addIssue({ message: "must name a claim, as in 'claim:org_id'" });
+        return;
+      }
+      addIssue({ message: "must be 'ip', 'subject', 'consumer', 'header:<name>' or 'claim:<name>'" });
+    }),
+  );
+
+  const rateLimitSchema = v.strictObject({
+    /** Names the policy in RateLimit headers, logs and metrics; unique within the route. */
+    id: v.pipe(v.string("must be a string"), v.regex(NAME, NAME_RULE)),
+    algorithm: v.optional(v.picklist(RATE_LIMIT_ALGORITHMS, `must be one of: ${RATE_LIMIT_ALGORITHMS.join(", ")}`), "fixed-window"),
+    /** Requests per window; for token-bucket, the bucket's size (the largest burst). */
+    limit: integer(1, 1_000_000_000),
+    /** The window; for token-bucket, the interval at which `refill` tokens are added. */
+    windowSec: integer(1, 31 * 86_400),
+    /** token-bucket only: tokens added every windowSec (default: limit). */
+    refill: v.optional(integer(1, 1_000_000_000)),
+    /** What one counter is kept per; several parts compose (e.g. ["consumer", "header:x-tenant"]). */
+    key: v.optional(
+      v.pipe(
+        v.array(rateLimitKeyPart, "must be an array"),
+        v.minLength(1, "must not be empty"),
+        v.maxLength(4, "must have at most 4 parts"),
+      ),
+      ["ip"],
+    ),
+    backend: v.optional(v.picklist(RATE_LIMIT_BACKENDS, `must be one of: ${RATE_LIMIT_BACKENDS.join(", ")}`), "durable-object"),
+    /** exact asks the backend on every request; local-first spends leased tokens from isolate memory. */
+    mode: v.optional(v.picklist(RATE_LIMIT_MODES, `must be one of: ${RATE_LIMIT_MODES.join(", ")}`), "exact"),
+    /** local-first only: the most tokens an isolate holds (default: limit / 20, between 1 and 1000). */
+    leaseSize: v.optional(integer(1, 10_000)),
+    /** What happens when the backend errs or does not answer within timeoutMs: admit (open) or 503 (closed). */
+    onFailure: v.optional(v.picklist(["open", "closed"], "must be one of: open, closed"), "open"),
+    timeoutMs: v.optional(integer(10, 5_000), 300),
+    /** Count and log what would be limited; never refuse a request. */
+    shadow: v.optional(v.boolean("must be true or false"), false),
+  });
+
   const routeSchema = v.strictObject({
     id: v.pipe(v.string("must be a string"), v.regex(NAME, NAME_RULE)),
     match: v.strictObject({
@@ -304,6 +365,8 @@ function createSchema(options: ConfigValidationOptions) {
     ),
     maxBodyBytes: v.optional(integer(0, 2 ** 31)),
     auth: v.optional(authSchema),
+    /** Evaluated in order on every request; a request must pass all enforced policies. */
+    rateLimits: v.optional(v.pipe(v.array(rateLimitSchema, "must be an array"), v.maxLength(8, "must have at most 8 policies")), []),
   });
 
   return v.strictObject(
@@ -332,6 +395,8 @@ export type RetryOn = (typeof RETRY_ON)[number];
 export type JwtProviderConfig = GatewayConfig["jwtProviders"][string];
 export type RouteAuthConfig = NonNullable<RouteConfig["auth"]>;
 export type JwtAlgorithm = (typeof JWT_ALGORITHMS)[number];
+export type RateLimitPolicyConfig = RouteConfig["rateLimits"][number];
+export type RateLimitAlgorithm = (typeof RATE_LIMIT_ALGORITHMS)[number];
 
 /** One validation problem: where in the document (e.g. `routes[2].match.path`) and why. */
 export interface ConfigIssue {
@@ -349,6 +414,35 @@ function formatPath(keys: ReadonlyArray<PropertyKey>): string {
     else out += `[${JSON.stringify(String(key))}]`;
   }
   return out || "(root)";
+}
+
+function rateLimitIssues(route: RouteConfig, at: (suffix: string) => string, issues: ConfigIssue[]): void {
+  const ids = new Set<string>();
+  route.rateLimits.forEach((policy, j) => {
+    const here = (suffix: string) => at(`.rateLimits[${j}]${suffix}`);
+    if (ids.has(policy.id)) issues.push({ path: here(".id"), message: `duplicates another policy id of this route` });
+    ids.add(policy.id);
+    if (policy.refill !== undefined && policy.algorithm !== "token-bucket") {
+      issues.push({ path: here(".refill"), message: "only applies to the token-bucket algorithm" });
+    }
+    if (policy.leaseSize !== undefined) {
+      if (policy.mode !== "local-first") issues.push({ path: here(".leaseSize"), message: "only applies to mode 'local-first'" });
+      else if (policy.leaseSize > policy.limit) issues.push({ path: here(".leaseSize"), message: `must be <= limit (${policy.limit})` });
+    }
+    policy.key.forEach((part, k) => {
+      const needsIdentity = part === "subject" || part === "consumer" || part.startsWith("claim:");
+      if (needsIdentity && route.auth === undefined) {
+        issues.push({ path: here(`.key[${k}]`), message: `'${part}' needs an authenticated caller; the route has no auth block` });
+      }
+      if (part === "consumer" && route.auth !== undefined && route.auth.apiKey === undefined) {
+        issues.push({ path: here(`.key[${k}]`), message: "'consumer' comes from API keys; the route's auth has no apiKey" });
+      }
+      if (part.startsWith("claim:") && route.auth !== undefined && route.auth.jwt === undefined) {
+        issues.push({ path: here(`.key[${k}]`), message: "claims come from JWTs; the route's auth has no jwt" });
+      }
+      if (policy.key.indexOf(part) !== k) issues.push({ path: here(`.key[${k}]`), message: `repeats '${part}'` });
+    });
+  });
 }
 
 /** Checks that only make sense across fields: references, uniqueness, rewrite consistency. */
@@ -382,6 +476,7 @@ function crossFieldIssues(config: GatewayConfig): ConfigIssue[] {
         }
       });
     }
+    rateLimitIssues(route, at, issues);
     const { rewrite } = route;
     if (!rewrite) return;
     if (rewrite.path !== undefined && (rewrite.stripPrefix !== undefined || rewrite.prefix !== undefined)) {

@@ -1,0 +1,176 @@
+/**
+ * A local stand-in for Upstash: Debian's redis-server behind the Upstash REST API
+ * (@humanwhocodes/upstash-redis-server), for the dev stack, the tests and the benchmarks.
+ *
+ * One adaptation, and only one, keeps @upstash/ratelimit's scripts running on stock Redis:
+ * since 2.1 they start with `#!lua flags=allow-key-locking`, an Upstash-only hint (lock only the
+ * declared keys) that Redis refuses as an unknown flag. That exact first line is removed before a
+ * script reaches Redis, and EVALSHA of the original script's SHA is mapped to the stripped one's, so
+ * the library's EVALSHA-first flow costs one call as it does on Upstash. Every other line, flag and
+ * command reaches Redis unchanged.
+ *
+ * It also encodes results in base64 when asked (`Upstash-Encoding: base64`, @upstash/redis's
+ * default), counts calls, and can stop and restart Redis, so tests can take it away mid-run:
+ * POST /__control/redis/stop and /__control/redis/start; GET /__control/calls.
+ *
+ * Runs as its own process (local-upstash.ts starts it): `--port P --redis-port R --token T`; it
+ * prints one JSON line when ready and stops Redis when it is told to exit.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { connect } from "node:net";
+import { parseArgs } from "node:util";
+import { createApp } from "@humanwhocodes/upstash-redis-server";
+
+const UPSTASH_ONLY_SHEBANG = "#!lua flags=allow-key-locking\n";
+
+const sha1 = (text: string) => createHash("sha1").update(text).digest("hex");
+
+function stripped(command: unknown[], at: number, shas: Map<string, string>): unknown[] {
+  const script = command[at];
+  if (typeof script !== "string" || !script.startsWith(UPSTASH_ONLY_SHEBANG)) return command;
+  const body = script.slice(UPSTASH_ONLY_SHEBANG.length);
+  shas.set(sha1(script), sha1(body));
+  const out = [...command];
+  out[at] = body;
+  return out;
+}
+
+/** Rewrites one command for stock Redis; `shas` maps original script SHAs to stripped ones. */
+export function adaptCommand(command: unknown[], shas: Map<string, string>): unknown[] {
+  const name = String(command[0]).toLowerCase();
+  if (name === "eval") return stripped(command, 1, shas);
+  if (name === "script" && String(command[1]).toLowerCase() === "load") return stripped(command, 2, shas);
+  if (name === "evalsha" && typeof command[1] === "string") {
+    const mapped = shas.get(command[1]);
+    if (mapped !== undefined) return [command[0], mapped, ...command.slice(2)];
+  }
+  return command;
+}
+
+function base64Results(value: unknown): unknown {
+  if (typeof value === "string") return Buffer.from(value, "utf8").toString("base64");
+  if (Array.isArray(value)) return value.map(base64Results);
+  return value;
+}
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req as AsyncIterable<Buffer>) chunks.push(chunk);
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+async function waitForPort(port: number, deadlineMs: number): Promise<void> {
+  const until = Date.now() + deadlineMs;
+  for (;;) {
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = connect(port, "127.0.0.1");
+      socket.once("connect", () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once("error", () => resolve(false));
+    });
+    if (open) return;
+    if (Date.now() > until) throw new Error(`redis-server did not listen on ${port}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+/** Starts redis-server on `redisPort` and the REST API on `port` (both on 127.0.0.1). */
+async function serve(options: { port: number; redisPort: number; token: string }): Promise<{ close(): Promise<void> }> {
+  const token = options.token;
+  let redis: ChildProcess | null = null;
+  const startRedis = async () => {
+    // No persistence: a stopped Redis comes back empty, as a replaced instance would.
+    redis = spawn("redis-server", ["--port", String(options.redisPort), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], {
+      stdio: "ignore",
+    });
+    await waitForPort(options.redisPort, 5_000);
+  };
+  const stopRedis = async () => {
+    const child = redis;
+    redis = null;
+    if (child === null || child.exitCode !== null) return;
+    await new Promise<void>((resolve) => {
+      child.once("exit", () => resolve());
+      child.kill("SIGKILL");
+    });
+  };
+  await startRedis();
+
+  const app = createApp({ token, redisUrl: `redis://127.0.0.1:${options.redisPort}` });
+  const shas = new Map<string, string>();
+  let calls = 0;
+
+  const server: Server = createServer((req, res: ServerResponse) => {
+    void (async () => {
+      const body = await readBody(req);
+      if (req.url?.startsWith("/__control/")) {
+        if (req.url === "/__control/redis/stop") await stopRedis();
+        if (req.url === "/__control/redis/start") await startRedis();
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end(JSON.stringify({ calls, redis: redis !== null }));
+        return;
+      }
+      calls++;
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(body);
+      } catch {
+        parsed = undefined;
+      }
+      const pipeline = req.url === "/pipeline" || req.url === "/multi-exec";
+      const adapted = Array.isArray(parsed)
+        ? pipeline
+          ? parsed.map((c) => (Array.isArray(c) ? adaptCommand(c, shas) : c))
+          : adaptCommand(parsed, shas)
+        : parsed;
+      const headers = new Headers();
+      for (const [name, value] of Object.entries(req.headers)) if (typeof value === "string") headers.set(name, value);
+      const response = await app.fetch(
+        new Request(`http://127.0.0.1${req.url ?? "/"}`, {
+          method: req.method ?? "POST",
+          headers,
+          body: adapted === undefined ? body : JSON.stringify(adapted),
+        }),
+      );
+      let text = await response.text();
+      if (response.ok && headers.get("upstash-encoding") === "base64") {
+        const json = JSON.parse(text) as { result?: unknown } | Array<{ result?: unknown }>;
+        const encode = (entry: { result?: unknown }) => ("result" in entry ? { ...entry, result: base64Results(entry.result) } : entry);
+        text = JSON.stringify(Array.isArray(json) ? json.map(encode) : encode(json));
+      }
+      // Upstash answers command errors with 400; the stand-in says 500. Clients treat both as errors.
+      res.writeHead(response.status, { "content-type": "application/json" });
+      res.end(text);
+    })().catch(() => {
+      res.writeHead(500, { "content-type": "application/json" });
+      res.end(JSON.stringify({ error: "local upstash failed" }));
+    });
+  });
+  server.keepAliveTimeout = 10_000;
+  await new Promise<void>((resolve) => server.listen(options.port, "127.0.0.1", resolve));
+
+  return {
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await stopRedis();
+    },
+  };
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({ options: { port: { type: "string" }, "redis-port": { type: "string" }, token: { type: "string" } } });
+  const options = { port: Number(values.port), redisPort: Number(values["redis-port"]), token: values.token ?? "" };
+  const running = await serve(options);
+  const exit = () => void running.close().then(() => process.exit(0));
+  process.once("SIGTERM", exit);
+  process.once("SIGINT", exit);
+  // The parent may die without a signal: stdin closing says so.
+  process.stdin.once("end", exit);
+  process.stdin.resume();
+  process.stdout.write(`${JSON.stringify({ ready: true, url: `http://127.0.0.1:${options.port}` })}\n`);
+}

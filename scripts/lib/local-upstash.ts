@@ -1,0 +1,53 @@
+/**
+ * Starts the local Upstash stand-in (local-upstash-server.ts: Debian's redis-server behind the
+ * Upstash REST API) as a child process, for the dev stack, the tests and the benchmarks.
+ */
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+
+export interface LocalUpstash {
+  url: string;
+  token: string;
+  /** REST calls served so far (control calls excluded). */
+  calls(): Promise<number>;
+  stopRedis(): Promise<void>;
+  startRedis(): Promise<void>;
+  close(): Promise<void>;
+}
+
+const SERVER = fileURLToPath(new URL("./local-upstash-server.ts", import.meta.url));
+
+/** Starts redis-server on `redisPort` and the Upstash REST API on `port`, both on 127.0.0.1. */
+export async function startLocalUpstash(options: { port: number; redisPort: number; token?: string }): Promise<LocalUpstash> {
+  const token = options.token ?? `local-${crypto.randomUUID()}`;
+  const child = spawn(
+    process.execPath,
+    [SERVER, "--port", String(options.port), "--redis-port", String(options.redisPort), "--token", token],
+    { stdio: ["pipe", "pipe", "inherit"] },
+  );
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = "";
+    child.stdout.on("data", (chunk: Buffer) => {
+      out += chunk.toString("utf8");
+      const line = out.split("\n")[0];
+      if (out.includes("\n") && line) resolve((JSON.parse(line) as { url: string }).url);
+    });
+    child.once("exit", (code) => reject(new Error(`local Upstash exited with ${code}; is redis-server installed?`)));
+  });
+  const control = async (path: string) =>
+    (await (await fetch(`${url}/__control/${path}`, { method: "POST" })).json()) as { calls: number; redis: boolean };
+  return {
+    url,
+    token,
+    calls: async () => (await control("calls")).calls,
+    stopRedis: async () => void (await control("redis/stop")),
+    startRedis: async () => void (await control("redis/start")),
+    close: async () => {
+      if (child.exitCode !== null) return;
+      await new Promise<void>((resolve) => {
+        child.once("exit", () => resolve());
+        child.kill("SIGTERM");
+      });
+    },
+  };
+}

@@ -1,0 +1,106 @@
+/**
+ * Stage 4: the route's rate limits, consulted in order; a request refused by an enforced policy
+ * gets 429 and never reaches the upstream.
+ * Shadow policies only count and log. Responses carry RateLimit-Policy and RateLimit
+ * (draft-ietf-httpapi-ratelimit-headers) for the enforced policies, refused or not.
+ */
+import type { Context } from "hono";
+import { createMiddleware } from "hono/factory";
+import type { CompiledRateLimit } from "../../config/compile.ts";
+import type { AppEnv } from "../../env.ts";
+import { GatewayError } from "../../errors.ts";
+import { count } from "../../lib/metrics.ts";
+import type { Decision } from "../../lib/rate-limit/decision.ts";
+import { rateLimitItem, retryAfterSeconds } from "../../lib/rate-limit/fields.ts";
+import { rateLimitKey } from "../../lib/rate-limit/key.ts";
+import { limiterFor } from "../../services/rate-limit/limiter.ts";
+
+/** One log line per policy and event kind per this many ms: a limit under attack must not flood the logs. */
+const LOG_INTERVAL_MS = 10_000;
+const lastLogged = new Map<string, { at: number; suppressed: number }>();
+
+function logThrottled(metric: string, event: Record<string, unknown>, now: number): void {
+  const entry = lastLogged.get(metric);
+  if (entry !== undefined && now - entry.at < LOG_INTERVAL_MS) {
+    entry.suppressed++;
+    return;
+  }
+  console.warn(JSON.stringify({ level: "warn", ...event, suppressedSinceLast: entry?.suppressed ?? 0 }));
+  lastLogged.set(metric, { at: now, suppressed: 0 });
+}
+
+function decide(policy: CompiledRateLimit, key: string | Promise<string>, c: Context<AppEnv>): Decision | Promise<Decision> {
+  const background = (work: Promise<unknown>) => c.executionCtx.waitUntil(work);
+  // Bound on first use: bindings arrive with requests, and the env object lives as long as the isolate.
+  policy.limiter ??= limiterFor(policy, c.env);
+  const limiter = policy.limiter;
+  if (typeof key === "string") return limiter.check(key, background);
+  return key.then((k) => limiter.check(k, background));
+}
+
+export const rateLimit = createMiddleware<AppEnv>(async function rateLimit(c, next) {
+  const route = c.get("route");
+  const policies = route.rateLimits;
+  if (policies.length === 0) return next();
+
+  const headers = c.req.raw.headers;
+  const identity = c.get("identity");
+  const items: string[] = [];
+  let refusal: { policy: CompiledRateLimit; retryAt: number } | null = null;
+  let unavailable: CompiledRateLimit | null = null;
+  // In order, stopping at the first refusal: a request the per-second burst refuses does not eat
+  // into the daily quota after it. Local-first policies answer synchronously in the steady state.
+  for (const policy of policies) {
+    const pending = decide(policy, rateLimitKey(policy.keyParts, headers, identity), c);
+    const decision = pending instanceof Promise ? await pending : pending;
+    const now = Date.now();
+    const event = { route: route.id, policy: policy.id, requestId: c.get("requestId") };
+    if (decision.kind === "allowed") {
+      count(policy.metrics.allowed);
+      if (!policy.shadow) items.push(rateLimitItem(policy.id, decision.remaining, decision.resetAt, now));
+    } else if (decision.kind === "denied") {
+      if (policy.shadow) {
+        count(policy.metrics.shadowDenied);
+        logThrottled(policy.metrics.shadowDenied, { event: "rate_limit.shadow_denied", ...event }, now);
+        continue;
+      }
+      count(policy.metrics.denied);
+      items.push(rateLimitItem(policy.id, 0, decision.resetAt, now));
+      refusal = { policy, retryAt: decision.retryAt };
+      break;
+    } else {
+      const closed = policy.onFailure === "closed" && !policy.shadow;
+      const metric = closed ? policy.metrics.failClosed : policy.metrics.failOpen;
+      count(metric);
+      logThrottled(
+        metric,
+        { event: closed ? "rate_limit.fail_closed" : "rate_limit.fail_open", ...event, failure: decision.failure, detail: decision.detail },
+        now,
+      );
+      if (closed) {
+        unavailable = policy;
+        break;
+      }
+    }
+  }
+
+  const fields: Record<string, string> = {};
+  if (route.rateLimitPolicyField !== null) fields["ratelimit-policy"] = route.rateLimitPolicyField;
+  if (items.length > 0) fields.ratelimit = items.join(", ");
+
+  if (unavailable !== null) {
+    throw new GatewayError("rate-limit-unavailable", "Rate limits cannot be checked right now.", { ...fields, "retry-after": "1" });
+  }
+  if (refusal !== null) {
+    throw new GatewayError("rate-limited", `The rate limit '${refusal.policy.id}' of this route is exhausted.`, {
+      ...fields,
+      "retry-after": String(retryAfterSeconds(refusal.retryAt, Date.now())),
+    });
+  }
+
+  await next();
+  // Set after the fact so errors from later stages (502, 504) carry them too; every response the
+  // gateway builds has mutable headers.
+  const responseHeaders = c.res.headers;
+  for (const [name, value] of Object.entries(fields)) responseHeaders.set(name, value);
+});
