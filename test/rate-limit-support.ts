@@ -2,8 +2,10 @@
  * Helpers for rate-limit tests inside workerd: a route with policies, bursts of concurrent
  * requests, the gateway's counters, and the local Upstash's Redis switch.
  */
+import { env } from "cloudflare:workers";
 import { inject } from "vitest";
 import type { GatewayConfigInput } from "../src/config/schema.ts";
+import { DurableObjectLimiter } from "../src/services/rate-limit/durable-object.ts";
 import { gateway, simpleConfig } from "./support.ts";
 
 export type PolicyInput = NonNullable<GatewayConfigInput["routes"][number]["rateLimits"]>[number];
@@ -48,4 +50,14 @@ export function counterSum(counters: Record<string, number>, prefix: string): nu
 export async function redis(action: "stop" | "start"): Promise<void> {
   const response = await fetch(`${upstashUrl}/__control/redis/${action}`, { method: "POST" });
   if (!response.ok) throw new Error(`redis ${action}: ${response.status}`);
+}
+
+/**
+ * Wakes the Durable Object runtime once per test file: the first call into a Durable Object of a
+ * fresh local runtime takes over a second (module load), longer than a policy's timeout, which
+ * would turn the first test's counts into fail-open ones. Production objects start in milliseconds.
+ */
+export async function warmDurableObjects(): Promise<void> {
+  const spec = { algorithm: "fixed-window" as const, limit: 1, windowMs: 1000, refill: 1 };
+  await new DurableObjectLimiter(env.RATE_LIMITER, "warm-up:", spec, 30_000).take(crypto.randomUUID(), 1, false);
 }

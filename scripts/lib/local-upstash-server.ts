@@ -83,6 +83,7 @@ async function serve(options: { port: number; redisPort: number; token: string }
   const token = options.token;
   let redis: ChildProcess | null = null;
   const startRedis = async () => {
+    if (redis !== null && redis.exitCode === null) return;
     // No persistence: a stopped Redis comes back empty, as a replaced instance would.
     redis = spawn("redis-server", ["--port", String(options.redisPort), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], {
       stdio: "ignore",

@@ -178,3 +178,68 @@ describe("parseConfig: authentication", () => {
     ]);
   });
 });
+
+describe("parseConfig: rate limits", () => {
+  const withLimits = (rateLimits: unknown, auth?: unknown) => ({
+    ...valid,
+    routes: [{ ...valid.routes[0], rateLimits, ...(auth ? { auth } : {}) }],
+    ...(auth ? { jwtProviders: { idp: { issuer: "https://idp.example.com", audience: "api", jwksUri: "https://idp.example.com/jwks" } } } : {}),
+  });
+
+  it("fills in the defaults: fixed window, keyed on the client address, exact on Durable Objects, fail open in 300 ms", () => {
+    const result = parseConfig(withLimits([{ id: "burst", limit: 10, windowSec: 1 }]), strict);
+    expect(result.ok && result.config.routes[0]?.rateLimits).toEqual([
+      {
+        id: "burst",
+        algorithm: "fixed-window",
+        limit: 10,
+        windowSec: 1,
+        key: ["ip"],
+        backend: "durable-object",
+        mode: "exact",
+        onFailure: "open",
+        timeoutMs: 300,
+        shadow: false,
+      },
+    ]);
+  });
+
+  it("names the field and the reason for each bad policy", () => {
+    const issues = issuesOf(
+      withLimits([
+        { id: "a", limit: 0, windowSec: 1, algorithm: "leaky", backend: "memcached", mode: "eventual", onFailure: "maybe" },
+        { id: "b", limit: 5, windowSec: 1, key: ["header:x-forwarded-for", "cookie:sid", "header:Bad Header"] },
+        { id: "c", limit: 5, windowSec: 1, refill: 2, leaseSize: 9 },
+        { id: "c", limit: 5, windowSec: 1, mode: "local-first", leaseSize: 9, key: ["subject", "ip", "ip"] },
+      ]),
+    );
+    const at = (path: string) => issues.filter((i) => i.path === path).map((i) => i.message);
+    expect(at("routes[0].rateLimits[0].limit")).toEqual(["must be >= 1"]);
+    expect(at("routes[0].rateLimits[0].algorithm")[0]).toMatch(/must be one of: fixed-window, sliding-window, token-bucket/);
+    expect(at("routes[0].rateLimits[0].backend")[0]).toMatch(/durable-object, upstash/);
+    expect(at("routes[0].rateLimits[0].mode")[0]).toMatch(/exact, local-first/);
+    expect(at("routes[0].rateLimits[0].onFailure")[0]).toMatch(/open, closed/);
+    expect(at("routes[0].rateLimits[1].key[0]")[0]).toMatch(/any client can set; use 'ip'/);
+    expect(at("routes[0].rateLimits[1].key[1]")[0]).toMatch(/must be 'ip', 'subject'/);
+    expect(at("routes[0].rateLimits[1].key[2]")[0]).toMatch(/lower-case header/);
+  });
+
+  it("checks policies against each other and the route's auth", () => {
+    const issues = issuesOf(
+      withLimits([
+        { id: "c", limit: 5, windowSec: 1, refill: 2, leaseSize: 9 },
+        { id: "c", limit: 5, windowSec: 1, mode: "local-first", leaseSize: 9, key: ["subject", "ip", "ip"] },
+      ]),
+    );
+    expect(issues).toEqual([
+      { path: "routes[0].rateLimits[0].refill", message: "only applies to the token-bucket algorithm" },
+      { path: "routes[0].rateLimits[0].leaseSize", message: "only applies to mode 'local-first'" },
+      { path: "routes[0].rateLimits[1].id", message: "duplicates another policy id of this route" },
+      { path: "routes[0].rateLimits[1].leaseSize", message: "must be <= limit (5)" },
+      { path: "routes[0].rateLimits[1].key[0]", message: "'subject' needs an authenticated caller; the route has no auth block" },
+      { path: "routes[0].rateLimits[1].key[2]", message: "repeats 'ip'" },
+    ]);
+    const jwtOnly = issuesOf(withLimits([{ id: "q", limit: 5, windowSec: 60, key: ["consumer", "claim:org"] }], { jwt: "idp" }));
+    expect(jwtOnly).toEqual([{ path: "routes[0].rateLimits[0].key[0]", message: "'consumer' comes from API keys; the route's auth has no apiKey" }]);
+  });
+});

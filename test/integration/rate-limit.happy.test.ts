@@ -1,6 +1,8 @@
-import { describe, expect, it } from "vitest";
-import { burst, countStatus, limitedConfig, type PolicyInput } from "../rate-limit-support.ts";
+import { beforeAll, describe, expect, it } from "vitest";
+import { burst, countStatus, limitedConfig, type PolicyInput, warmDurableObjects } from "../rate-limit-support.ts";
 import { applyConfig, gateway, originHits } from "../support.ts";
+
+beforeAll(warmDurableObjects);
 
 const BACKENDS = ["durable-object", "upstash"] as const;
 const N = 20;
