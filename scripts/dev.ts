@@ -1,13 +1,16 @@
 /**
  * `npm start`: the gateway under wrangler dev on an embedded default, no account and no network.
- * Starts the demo origin, publishes examples/config.json into local KV (validated like any
- * publish), then runs wrangler dev with the development flag that allows loopback upstreams.
+ * Starts the demo origin and a local Upstash (Debian's redis-server behind the Upstash REST API,
+ * when redis-server is installed), publishes examples/config.json into local KV (validated like
+ * any publish), then runs wrangler dev with the development flag that allows loopback upstreams.
  */
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { publishConfig } from "../src/config/store.ts";
 import { createApiKey } from "../src/services/api-keys/store.ts";
 import { startDemoOrigin } from "./demo-origin.ts";
+import { freePort } from "./lib/free-port.ts";
+import { type LocalUpstash, startLocalUpstash } from "./lib/local-upstash.ts";
 import { wranglerKv } from "./lib/wrangler-kv.ts";
 
 const GATEWAY_PORT = Number(process.env.PORT ?? 8787);
@@ -23,6 +26,16 @@ const origin = await startDemoOrigin(ORIGIN_PORT).catch((error: NodeJS.ErrnoExce
   process.exit(1);
 });
 console.log(`demo origin listening on http://127.0.0.1:${ORIGIN_PORT}`);
+
+// Policies with backend "upstash" talk to this; without redis-server they fail open (and say so).
+let upstash: LocalUpstash | null = null;
+try {
+  upstash = await startLocalUpstash({ port: await freePort(), redisPort: await freePort() });
+  console.log(`local Upstash (redis-server behind the REST API) on ${upstash.url}`);
+} catch {
+  console.warn("redis-server not found (apt-get install redis-server): policies with backend 'upstash' will fail open");
+}
+const adminToken = crypto.randomUUID();
 
 const published = await publishConfig(wranglerKv({ where: "local" }), JSON.parse(readFileSync(CONFIG_FILE, "utf8")), {
   allowPrivateUpstreams: true,
@@ -40,6 +53,7 @@ try:
   curl -i http://127.0.0.1:${GATEWAY_PORT}/users/1
   curl -i http://127.0.0.1:${GATEWAY_PORT}/orders/42 -H "authorization: Bearer $(curl -s http://127.0.0.1:${ORIGIN_PORT}/demo/token)"
   curl -i http://127.0.0.1:${GATEWAY_PORT}/partners/report -H "x-api-key: ${demoKey.key}"
+  curl -s http://127.0.0.1:${GATEWAY_PORT}/__gateway/admin/metrics -H "authorization: Bearer ${adminToken}"
 `);
 
 const dev = spawn(
@@ -53,6 +67,9 @@ const dev = spawn(
     "ALLOW_PRIVATE_UPSTREAMS:true",
     "--var",
     "CONFIG_REFRESH_INTERVAL_MS:1000",
+    "--var",
+    `ADMIN_TOKEN:${adminToken}`,
+    ...(upstash ? ["--var", `UPSTASH_REDIS_REST_URL:${upstash.url}`, "--var", `UPSTASH_REDIS_REST_TOKEN:${upstash.token}`] : []),
     ...process.argv.slice(2),
   ],
   { stdio: "inherit" },
@@ -62,5 +79,5 @@ process.on("SIGINT", stop);
 process.on("SIGTERM", stop);
 dev.on("exit", (code) => {
   origin.close();
-  process.exit(code ?? 0);
+  void (upstash?.close() ?? Promise.resolve()).then(() => process.exit(code ?? 0));
 });

@@ -7,8 +7,9 @@ import { mkdirSync } from "node:fs";
 import { resolve } from "node:path";
 import { convertV4MiniflareOptions, Miniflare } from "miniflare";
 import { publishConfig } from "../../src/config/store.ts";
+import { freePorts } from "../lib/free-port.ts";
 import { benchRoutes } from "./routes.ts";
-import { ensureTools, freePorts, startNginx } from "./tools.ts";
+import { ensureTools, startNginx } from "./tools.ts";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 const WORK = resolve(ROOT, ".bench/profile");

@@ -12,13 +12,14 @@ import { resolve } from "node:path";
 import { convertV4MiniflareOptions, Miniflare } from "miniflare";
 import type { GatewayConfigInput } from "../../src/config/schema.ts";
 import { publishConfig } from "../../src/config/store.ts";
+import { freePorts } from "../lib/free-port.ts";
 import { AUDIENCE, benchIdentityProvider, ISSUER, pacedLua, TOKEN_POOL, tokenPoolLua } from "./identity.ts";
 import { measureMatch } from "./match.ts";
 import { measureStage, measureVerify } from "./micro.ts";
 import { startHaproxy, startNginxProxy, startNodeGateway } from "./peers.ts";
 import { type BenchCase, type CaseResult, writeReport } from "./report.ts";
 import { benchRoutes } from "./routes.ts";
-import { cpuMicros, ensureTools, findWorkerdPid, freePorts, nginxRequestCount, peakRssMiB, pin, runWrk, startNginx } from "./tools.ts";
+import { cpuMicros, ensureTools, findWorkerdPid, nginxRequestCount, peakRssMiB, pin, runWrk, startNginx } from "./tools.ts";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 const WORK = resolve(ROOT, ".bench");

@@ -27,7 +27,10 @@ export async function startLocalUpstash(options: { port: number; redisPort: numb
   );
   // The REST server logs every failed reconnect while Redis is stopped on purpose; the rest is shown.
   child.stderr.on("data", (chunk: Buffer) => {
-    const lines = chunk.toString("utf8").split("\n").filter((line) => line.trim() !== "" && !/Redis connection error|ECONNREFUSED|^\s+at /.test(line));
+    const lines = chunk
+      .toString("utf8")
+      .split("\n")
+      .filter((line) => line.trim() !== "" && !/Redis connection error|ECONNREFUSED|^\s+at /.test(line));
     if (lines.length > 0) process.stderr.write(`${lines.join("\n")}\n`);
   });
   const url = await new Promise<string>((resolve, reject) => {

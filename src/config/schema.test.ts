@@ -183,7 +183,9 @@ describe("parseConfig: rate limits", () => {
   const withLimits = (rateLimits: unknown, auth?: unknown) => ({
     ...valid,
     routes: [{ ...valid.routes[0], rateLimits, ...(auth ? { auth } : {}) }],
-    ...(auth ? { jwtProviders: { idp: { issuer: "https://idp.example.com", audience: "api", jwksUri: "https://idp.example.com/jwks" } } } : {}),
+    ...(auth
+      ? { jwtProviders: { idp: { issuer: "https://idp.example.com", audience: "api", jwksUri: "https://idp.example.com/jwks" } } }
+      : {}),
   });
 
   it("fills in the defaults: fixed window, keyed on the client address, exact on Durable Objects, fail open in 300 ms", () => {
@@ -240,6 +242,8 @@ describe("parseConfig: rate limits", () => {
       { path: "routes[0].rateLimits[1].key[2]", message: "repeats 'ip'" },
     ]);
     const jwtOnly = issuesOf(withLimits([{ id: "q", limit: 5, windowSec: 60, key: ["consumer", "claim:org"] }], { jwt: "idp" }));
-    expect(jwtOnly).toEqual([{ path: "routes[0].rateLimits[0].key[0]", message: "'consumer' comes from API keys; the route's auth has no apiKey" }]);
+    expect(jwtOnly).toEqual([
+      { path: "routes[0].rateLimits[0].key[0]", message: "'consumer' comes from API keys; the route's auth has no apiKey" },
+    ]);
   });
 });
