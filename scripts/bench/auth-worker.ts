@@ -169,3 +169,6 @@ export default {
     return Response.json({ case: name, n, outcomes });
   },
 };
+
+// wrangler.toml binds RATE_LIMITER for every Worker it builds; this one never uses it.
+export { RateLimiter } from "../../src/durable-objects/rate-limiter.ts";

@@ -12,7 +12,7 @@ import type { VerifyResult } from "./micro.ts";
 import type { WrkResult } from "./tools.ts";
 
 /** What a case measures, so peers are compared with the equivalent edgegate case. */
-export type CaseKind = "baseline" | "floor" | "plain" | "control" | "jwt" | "chain" | "refusal";
+export type CaseKind = "baseline" | "floor" | "plain" | "control" | "jwt" | "limit" | "chain" | "refusal";
 
 export interface BenchCase {
   id: string;
@@ -21,6 +21,8 @@ export interface BenchCase {
   kind: CaseKind;
   url: string;
   setup?: () => Promise<void>;
+  /** Brings the case to its steady state after setup (e.g. every subject's first rate-limit lease). */
+  prime?: () => Promise<void>;
   /** Request headers for the pre-flight check, and the tokens wrk sends in turn. */
   auth?: { headers: Record<string, string>; tokens: string[] };
   expectStatus?: number;
@@ -62,6 +64,8 @@ export interface ReportInput {
   rss: Record<string, number>;
   /** Requests that reached the origin nginx per client request, by case id (JWKS fetches included). */
   subrequests: Record<string, number>;
+  /** Rate-limit backend calls per request over 1,000 requests after the runs, by case id. */
+  limiterCalls: Record<string, number>;
   minutes: number;
 }
 
@@ -89,7 +93,7 @@ const pct = (x: number) => (Number.isFinite(x) ? `${x >= 0 ? "+" : ""}${(x * 100
 const verdict = (ok: boolean) => (ok ? "met" : "**not met**");
 
 export function writeReport(input: ReportInput): void {
-  const { root, settings, match, results, verify, stage, rss, subrequests } = input;
+  const { root, settings, match, results, verify, stage, rss, subrequests, limiterCalls } = input;
   const med = (r: CaseResult | undefined, pick: (run: CaseRun) => number) => (r ? median(r.runs.map(pick)) : Number.NaN);
   const spread = (r: CaseResult, pick: (run: CaseRun) => number) => {
     const values = r.runs.map(pick);
@@ -102,6 +106,7 @@ export function writeReport(input: ReportInput): void {
   const label = (r: CaseResult) => `${r.case.contender}: ${r.case.name}`;
 
   // The peer case a row is compared with: the same kind of work (plain proxying or the auth chain).
+  // Rate-limit-only cases compare with plain proxying: no peer runs a limit without authentication.
   const peerFor = (contender: string, kind: CaseKind) =>
     results.find((r) => r.case.contender === contender && r.case.kind === (kind === "jwt" || kind === "chain" ? "chain" : "plain"));
   const peers = ["nginx", "HAProxy", "Node.js"];
@@ -122,6 +127,9 @@ export function writeReport(input: ReportInput): void {
   const chainVsFloor = rps(chain) / rps(floor);
   const chainCpu = cpu(chain);
   const chainSubrequests = subrequests["eg-chain"] ?? Number.NaN;
+  const localFirst = byId("eg-rl-local");
+  const localFirstRatio = rps(localFirst) / rps(eg1000);
+  const localFirstCalls = limiterCalls["eg-rl-local"] ?? Number.NaN;
 
   const rows = results.filter((r) => r.case.kind !== "refusal");
   const chartFile = resolve(root, "docs/benchmarks.svg");
@@ -174,8 +182,10 @@ export function writeReport(input: ReportInput): void {
     `| route match cost, 10,000 vs 10 routes, same hot routes | <= 1.5x | ${ratio(hotRatio)} | ${verdict(hotRatio <= 1.5)} |`,
     `| JWT, cached token: CPU the authenticate stage adds, over the routed GET's CPU per request | < 5% | ${pct(stageAddedUs / cpu(eg1000))} (${fixed(stageAddedUs, 1)} of ${fixed(cpu(eg1000))} us) | ${verdict(stageAddedUs / cpu(eg1000) < 0.05)} |`,
     `| full ES256 verification with a cached key | < 100 us | ${fixed(es256Us, 1)} us | ${verdict(es256Us < 100)} |`,
+    `| local-first rate limit throughput vs the plain routed GET (1,000 routes) | >= 0.9x | ${ratio(localFirstRatio)} | ${verdict(localFirstRatio >= 0.9)} |`,
+    `| local-first limiter calls per request, steady state | < 0.01 | ${fixed(localFirstCalls, 4)} | ${verdict(localFirstCalls < 0.01)} |`,
     "",
-    "The full chain is what edgegate has today: route match over 1,000 routes, JWT verification (a pool of 1,000 distinct tokens, verified-token cache on) and the `sub` claim forwarded as a header. Rate limiting and circuit breaking are not built yet; when they land they join the chain and this table. Subrequests are counted at the origin nginx, which also serves the JWKS: KV reads are not HTTP here, and the gateway makes at most one (the config pointer check) per isolate per `CONFIG_REFRESH_INTERVAL_MS` (500 ms in this run, 5 s by default).",
+    "The full chain is what edgegate has today: route match over 1,000 routes, JWT verification (a pool of 1,000 distinct tokens, verified-token cache on), a local-first rate limit per JWT subject on the Durable Object backend, and the `sub` claim forwarded as a header. Circuit breaking is not built yet; when it lands it joins the chain and this table. Subrequests are counted at the origin nginx, which also serves the JWKS: KV reads are not HTTP here, and the gateway makes at most one (the config pointer check) per isolate per `CONFIG_REFRESH_INTERVAL_MS` (500 ms in this run, 5 s by default).",
     "",
     "## All contenders",
     "",
@@ -201,6 +211,28 @@ export function writeReport(input: ReportInput): void {
       const origin = fixed(subrequests[r.case.id] ?? Number.NaN, 3);
       return `| ${label(r)} | ${fixed(rps(r))} (${spread(r, (x) => x.rps)}) | ${ratio(rps(r) / rps(floor))} | ${versusPeers.join(" | ")} | ${latency} | ${fixed(cpu(r))} | ${origin} | ${errors} |`;
     }),
+    "",
+    "## Rate limiting",
+    "",
+    "The same 1,000-route config as the plain routed GET, with one policy on the benchmarked route, keyed per client address (wrk sends from one address: one hot key) with a limit far above what one core serves, so every request is counted and none refused. *Limiter calls/req* is the gateway's own count of backend calls (its admin counters) over 1,000 requests after the runs. The Durable Object runs inside the same workerd process, so its CPU is in the figure; the local Upstash (Node REST server and redis-server) runs on the load core, outside it.",
+    "",
+    "| case | req/s median | vs routed GET, 1,000 routes | CPU us/req | limiter calls/req | p50 / p99 ms at fixed rate |",
+    "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ...["eg-rl-do", "eg-rl-upstash", "eg-rl-local", "eg-chain"].flatMap((id) => {
+      const r = byId(id);
+      if (!r) return [];
+      return [
+        `| ${r.case.name} | ${fixed(rps(r))} | ${ratio(rps(r) / rps(eg1000))} | ${fixed(cpu(r))} | ${fixed(limiterCalls[id] ?? Number.NaN, 4)} | ${fixed(
+          med(r, (x) => x.fixedP50Ms),
+          2,
+        )} / ${fixed(
+          med(r, (x) => x.fixedP99Ms),
+          2,
+        )} |`,
+      ];
+    }),
+    "",
+    "Exact mode pays one backend round trip per request: to a Durable Object in the same process here (a real deployment adds the network hop to the object's location), or an HTTP call to Upstash. Local-first spends leases from isolate memory and renews them in the background; its accuracy bound is in docs/rate-limiting.md.",
     "",
     "The junk-token case is answered 401 by the gateway without calling the origin: its figures are the whole cost of a refusal. The control case sends the same token as the JWT cases to a route without auth, so the difference to it is authentication alone.",
     "",

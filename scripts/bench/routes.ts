@@ -4,14 +4,17 @@
  */
 import type { GatewayConfigInput } from "../../src/config/schema.ts";
 
-type RouteAuth = NonNullable<GatewayConfigInput["routes"][number]["auth"]>;
+type BenchRoute = GatewayConfigInput["routes"][number];
 
-/** `n` routes; with `auth`, the benchmarked route requires it (against the given JWT providers). */
-export function benchRoutes(
-  n: number,
-  originUrl: string,
-  auth?: { route: RouteAuth; jwtProviders: NonNullable<GatewayConfigInput["jwtProviders"]> },
-): GatewayConfigInput {
+/** What the benchmarked route adds: authentication (against the given JWT providers), rate limits. */
+export interface BenchRouteExtras {
+  auth?: { route: NonNullable<BenchRoute["auth"]>; jwtProviders: NonNullable<GatewayConfigInput["jwtProviders"]> };
+  rateLimits?: BenchRoute["rateLimits"];
+}
+
+/** `n` routes; the benchmarked one with the given extras. */
+export function benchRoutes(n: number, originUrl: string, extras: BenchRouteExtras = {}): GatewayConfigInput {
+  const { auth, rateLimits } = extras;
   const routes: GatewayConfigInput["routes"] = [];
   for (let i = 0; i < n - 1; i++) {
     const kind = i % 4;
@@ -27,6 +30,7 @@ export function benchRoutes(
     cluster: "origin",
     rewrite: { stripPrefix: "/bench" },
     ...(auth ? { auth: auth.route } : {}),
+    ...(rateLimits ? { rateLimits } : {}),
   });
   return {
     clusters: { origin: { targets: [{ url: originUrl }] } },

@@ -13,6 +13,7 @@ import { convertV4MiniflareOptions, Miniflare } from "miniflare";
 import type { GatewayConfigInput } from "../../src/config/schema.ts";
 import { publishConfig } from "../../src/config/store.ts";
 import { freePorts } from "../lib/free-port.ts";
+import { startLocalUpstash } from "../lib/local-upstash.ts";
 import { AUDIENCE, benchIdentityProvider, ISSUER, pacedLua, TOKEN_POOL, tokenPoolLua } from "./identity.ts";
 import { measureMatch } from "./match.ts";
 import { measureStage, measureVerify } from "./micro.ts";
@@ -67,6 +68,29 @@ async function countOriginRequests(origin: string, c: BenchCase, n: number): Pro
   return ((await nginxRequestCount(origin)) - before - 1) / n; // minus the second status read
 }
 
+const ADMIN_TOKEN = crypto.randomUUID();
+
+/** One request per token, ten at a time. */
+async function sendEach(url: string, tokens: string[]): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < tokens.length) {
+      const token = tokens[next++];
+      await (await fetch(url, { headers: { authorization: `Bearer ${token}` } })).arrayBuffer();
+    }
+  };
+  await Promise.all(Array.from({ length: 10 }, worker));
+}
+
+/** Rate-limit backend calls the gateway has made (its admin counters; one isolate serves the bench). */
+async function limiterCallCount(gateway: string): Promise<number> {
+  const response = await fetch(`${gateway}/__gateway/admin/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+  const { isolateCounters } = (await response.json()) as { isolateCounters: Record<string, number> };
+  return Object.entries(isolateCounters)
+    .filter(([name]) => name.startsWith("rate_limit_backend_calls_total"))
+    .reduce((sum, [, value]) => sum + value, 0);
+}
+
 async function main(): Promise<void> {
   const started = Date.now();
   ensureTools();
@@ -92,9 +116,24 @@ async function main(): Promise<void> {
   const pool = await Promise.all(Array.from({ length: TOKEN_POOL }, (_, i) => idp.sign(`user-${i}`)));
   const jwtPeer = { issuer: ISSUER, audience: AUDIENCE, publicKeyPem: idp.publicKeyPem };
 
-  const [originPort, gatewayPort, passthroughPort, authBenchPort, nginxProxyPort, haproxyPort, haproxyJwtPort, nodePort, nodeJwtPort] =
-    (await freePorts(9)) as [number, number, number, number, number, number, number, number, number];
+  const [
+    originPort,
+    gatewayPort,
+    passthroughPort,
+    authBenchPort,
+    nginxProxyPort,
+    haproxyPort,
+    haproxyJwtPort,
+    nodePort,
+    nodeJwtPort,
+    upstashPort,
+    redisPort,
+  ] = (await freePorts(11)) as [number, number, number, number, number, number, number, number, number, number, number];
   const nginx = startNginx(WORK, originPort, LOAD_CPU, idp.jwks);
+  // Upstash policies talk to Debian's redis-server behind the Upstash REST API, beside the origin.
+  const upstash = await startLocalUpstash({ port: upstashPort, redisPort });
+  pin(upstash.pid, LOAD_CPU);
+  pin(Number(execFileSync("pgrep", ["-n", "-f", `redis-server 127.0.0.1:${redisPort}`], { encoding: "utf8" }).trim()), LOAD_CPU);
   const origin = `http://127.0.0.1:${originPort}`;
   await waitFor(async () => (await fetch(`${origin}/`)).ok, "nginx");
 
@@ -135,7 +174,14 @@ async function main(): Promise<void> {
           scriptPath: resolve(WORK, "gateway/index.js"),
           compatibilityDate,
           kvNamespaces: ["CONFIG"],
-          bindings: { ALLOW_PRIVATE_UPSTREAMS: "true", CONFIG_REFRESH_INTERVAL_MS: "500" },
+          durableObjects: { RATE_LIMITER: { className: "RateLimiter", useSQLite: true } },
+          bindings: {
+            ALLOW_PRIVATE_UPSTREAMS: "true",
+            CONFIG_REFRESH_INTERVAL_MS: "500",
+            UPSTASH_REDIS_REST_URL: upstash.url,
+            UPSTASH_REDIS_REST_TOKEN: upstash.token,
+            ADMIN_TOKEN: ADMIN_TOKEN,
+          },
           unsafeDirectSockets: [{ host: "127.0.0.1", port: ports.gateway }],
         },
         {
@@ -175,16 +221,36 @@ async function main(): Promise<void> {
     }, label);
   };
   const routed = (n: number) => useConfig(`${n} routes`, benchRoutes(n, origin));
+  const jwtAuth = (tokenCacheSize: number) => ({
+    route: { jwt: "bench-idp", claimHeaders: { sub: "x-user-id" } },
+    jwtProviders: {
+      "bench-idp": {
+        issuer: ISSUER,
+        audience: AUDIENCE,
+        jwksUri: `${origin}/jwks.json`,
+        algorithms: ["ES256"] as ["ES256"],
+        tokenCacheSize,
+      },
+    },
+  });
   const withJwt = (tokenCacheSize: number) =>
-    useConfig(
-      `1,000 routes with JWT, token cache ${tokenCacheSize}`,
-      benchRoutes(1_000, origin, {
-        route: { jwt: "bench-idp", claimHeaders: { sub: "x-user-id" } },
-        jwtProviders: {
-          "bench-idp": { issuer: ISSUER, audience: AUDIENCE, jwksUri: `${origin}/jwks.json`, algorithms: ["ES256"], tokenCacheSize },
-        },
-      }),
-    );
+    useConfig(`1,000 routes with JWT, token cache ${tokenCacheSize}`, benchRoutes(1_000, origin, { auth: jwtAuth(tokenCacheSize) }));
+  // Limits far above what one core serves: every request is counted, none refused, as in HAProxy's chain.
+  const limit = (backend: "durable-object" | "upstash", mode: "exact" | "local-first", key: "ip" | "subject" = "ip") => ({
+    id: "bench",
+    limit: 1_000_000_000,
+    windowSec: 3600,
+    key: [key],
+    backend,
+    mode,
+    ...(mode === "local-first" ? { leaseSize: 1_000 } : {}),
+  });
+  const withLimit = (backend: "durable-object" | "upstash", mode: "exact" | "local-first") =>
+    useConfig(`1,000 routes with a ${mode} limit on ${backend}`, benchRoutes(1_000, origin, { rateLimits: [limit(backend, mode)] }));
+  const fullChain = useConfig(
+    "full chain",
+    benchRoutes(1_000, origin, { auth: jwtAuth(10_000), rateLimits: [limit("durable-object", "local-first", "subject")] }),
+  );
   const one = { headers: { authorization: `Bearer ${token}` }, tokens: [token] };
   const many = { headers: { authorization: `Bearer ${pool[0]}` }, tokens: pool };
   const junk = { headers: { authorization: "Bearer only.two" }, tokens: ["only.two"] };
@@ -253,12 +319,42 @@ async function main(): Promise<void> {
       pid: workerd,
     },
     {
+      id: "eg-rl-do",
+      contender: "edgegate",
+      name: "1,000 routes + rate limit per IP, exact, Durable Object",
+      kind: "limit",
+      url: atGateway,
+      setup: withLimit("durable-object", "exact"),
+      pid: workerd,
+    },
+    {
+      id: "eg-rl-upstash",
+      contender: "edgegate",
+      name: "1,000 routes + rate limit per IP, exact, Upstash (local Redis)",
+      kind: "limit",
+      url: atGateway,
+      setup: withLimit("upstash", "exact"),
+      pid: workerd,
+    },
+    {
+      id: "eg-rl-local",
+      contender: "edgegate",
+      name: "1,000 routes + rate limit per IP, local-first (lease 1,000), Durable Object",
+      kind: "limit",
+      url: atGateway,
+      setup: withLimit("durable-object", "local-first"),
+      pid: workerd,
+    },
+    {
       id: "eg-chain",
       contender: "edgegate",
-      name: `full chain: 1,000 routes + JWT (${TOKEN_POOL.toLocaleString("en")} tokens, cache on) + claim header`,
+      name: `full chain: 1,000 routes + JWT (${TOKEN_POOL.toLocaleString("en")} tokens, cache on) + local-first limit per subject + claim header`,
       kind: "chain",
       url: atGateway,
-      setup: withJwt(10_000),
+      setup: fullChain,
+      // One request per token: each subject takes its first lease (and creates its Durable Object)
+      // before measuring, as a long-running deployment would have done long ago.
+      prime: () => sendEach(atGateway, pool),
       auth: many,
       pid: workerd,
     },
@@ -315,10 +411,12 @@ async function main(): Promise<void> {
   let stage = { plainUs: [] as number[], jwtUs: [] as number[] };
   const rss: Record<string, number> = {};
   const subrequests: Record<string, number> = {};
+  const limiterCalls: Record<string, number> = {};
   try {
     for (let round = 0; round < settings.runs; round++) {
       for (const [index, c] of selected.entries()) {
         await c.setup?.();
+        await c.prime?.();
         // Retried once: the check may reuse a keepalive connection the peer has since closed.
         const check = await fetch(c.url, { headers: c.auth?.headers ?? {} }).catch(() => fetch(c.url, { headers: c.auth?.headers ?? {} }));
         if (check.status !== (c.expectStatus ?? 200)) throw new Error(`${c.id}: ${c.url} answered ${check.status}`);
@@ -357,7 +455,10 @@ async function main(): Promise<void> {
     for (const c of selected.filter((x) => x.contender === "workerd" || x.contender === "edgegate")) {
       if (c.expectStatus !== undefined) continue;
       await c.setup?.();
+      await c.prime?.();
+      const callsBefore = await limiterCallCount(gateway);
       subrequests[c.id] = await countOriginRequests(origin, c, 1_000);
+      if (c.kind === "limit" || c.kind === "chain") limiterCalls[c.id] = ((await limiterCallCount(gateway)) - callsBefore) / 1_000;
     }
     if (!only) {
       console.log("JWT verification cost inside workerd...");
@@ -374,6 +475,7 @@ async function main(): Promise<void> {
     await mf.dispose();
     for (const peer of Object.values(peers)) peer.kill();
     nginx.kill();
+    await upstash.close();
   }
   writeReport({
     root: ROOT,
@@ -385,6 +487,7 @@ async function main(): Promise<void> {
     stage,
     rss,
     subrequests,
+    limiterCalls,
     minutes: (Date.now() - started) / 60_000,
   });
 }

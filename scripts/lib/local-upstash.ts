@@ -8,6 +8,8 @@ import { fileURLToPath } from "node:url";
 export interface LocalUpstash {
   url: string;
   token: string;
+  /** The REST server's process (Redis is its child). */
+  pid: number;
   /** REST calls served so far (control calls excluded). */
   calls(): Promise<number>;
   stopRedis(): Promise<void>;
@@ -47,6 +49,7 @@ export async function startLocalUpstash(options: { port: number; redisPort: numb
   return {
     url,
     token,
+    pid: child.pid ?? 0,
     calls: async () => (await control("calls")).calls,
     stopRedis: async () => void (await control("redis/stop")),
     startRedis: async () => void (await control("redis/start")),
