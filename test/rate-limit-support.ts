@@ -59,5 +59,5 @@ export async function redis(action: "stop" | "start"): Promise<void> {
  */
 export async function warmDurableObjects(): Promise<void> {
   const spec = { algorithm: "fixed-window" as const, limit: 1, windowMs: 1000, refill: 1 };
-  await new DurableObjectLimiter(env.RATE_LIMITER, "warm-up:", spec, 30_000).take(crypto.randomUUID(), 1, false);
+  await new DurableObjectLimiter(env.RATE_LIMITER, "warm-up", spec, 30_000).take(crypto.randomUUID(), 1, false);
 }

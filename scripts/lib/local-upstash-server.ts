@@ -9,7 +9,8 @@
  * the library's EVALSHA-first flow costs one call as it does on Upstash. Every other line, flag and
  * command reaches Redis unchanged.
  *
- * It also encodes results in base64 when asked (`Upstash-Encoding: base64`, @upstash/redis's
+ * It also checks the bearer token on every endpoint (the stand-in leaves /pipeline open), encodes
+ * results in base64 when asked (`Upstash-Encoding: base64`, @upstash/redis's
  * default), counts calls, and can stop and restart Redis, so tests can take it away mid-run:
  * POST /__control/redis/stop and /__control/redis/start; GET /__control/calls.
  *
@@ -116,6 +117,12 @@ async function serve(options: { port: number; redisPort: number; token: string }
         return;
       }
       calls++;
+      // Upstash checks the token on every endpoint; the stand-in guards only "/", not /pipeline.
+      if (req.headers.authorization !== `Bearer ${token}`) {
+        res.writeHead(401, { "content-type": "application/json" });
+        res.end(JSON.stringify({ error: "Unauthorized" }));
+        return;
+      }
       let parsed: unknown;
       try {
         parsed = JSON.parse(body);

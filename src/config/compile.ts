@@ -109,7 +109,7 @@ export interface CompiledRateLimit {
   timeoutMs: number;
   onFailure: "open" | "closed";
   shadow: boolean;
-  /** The counter's name in the backend, before the key. */
+  /** The counter's name in the backend, before ":" and the key. */
   prefix: string;
   /**
    * Set on first use. Per snapshot, like the balancers: a publish starts local-first leases afresh
@@ -252,7 +252,7 @@ function compileRateLimit(routeId: string, policy: RateLimitPolicyConfig): Compi
   // The counter's name in the backend. The algorithm and window are part of it, so changing either
   // starts new counters instead of reading old state with new rules; the limit is not, so raising it
   // mid-window keeps what was already counted.
-  const prefix = `edgegate:rl:${routeId}:${policy.id}:${policy.algorithm}:${spec.windowMs}:`;
+  const prefix = `edgegate:rl:${routeId}:${policy.id}:${policy.algorithm}:${spec.windowMs}`;
   const labels = { route: routeId, policy: policy.id };
   const decision = (outcome: string) => metricKey("rate_limit_decisions_total", { ...labels, outcome });
   return {

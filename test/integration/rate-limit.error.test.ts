@@ -1,4 +1,6 @@
+import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
+import { UpstashLimiter } from "../../src/services/rate-limit/upstash.ts";
 import { counterSum, gatewayCounters, limitedConfig, redis } from "../rate-limit-support.ts";
 import { applyConfig, gateway } from "../support.ts";
 
@@ -93,5 +95,43 @@ describe("Upstash unavailable mid-test", () => {
     expect(statuses.filter((s) => s === 200).length).toBeLessThanOrEqual(8);
     expect(statuses.at(-1)).toBe(503);
     expect(statuses.every((s) => s === 200 || s === 503)).toBe(true);
+  });
+});
+
+describe("Upstash errors other than timeouts", () => {
+  it("an auth failure (wrong token) is a failure, never a 500", async () => {
+    const spec = { algorithm: "fixed-window" as const, limit: 5, windowMs: 60_000, refill: 5 };
+    const wrong = new UpstashLimiter({ url: env.UPSTASH_REDIS_REST_URL, token: "not-the-token" }, "edgegate:test", spec, TIMEOUT_MS);
+    await expect(wrong.take("k", 1)).rejects.toMatchObject({ name: "LimiterError", failure: "error" });
+    const unconfigured = new UpstashLimiter({ url: undefined, token: undefined }, "edgegate:test", spec, TIMEOUT_MS);
+    await expect(unconfigured.take("k", 1)).rejects.toMatchObject({ failure: "unconfigured" });
+  });
+
+  it("a script error (a key of the wrong type in Redis) fails open or closed as configured", async () => {
+    const open = limitedConfig([{ id: "tb", algorithm: "token-bucket", limit: 5, windowSec: 60, backend: "upstash", onFailure: "open" }]);
+    const routeId = open.routes[0]?.id as string;
+    // The token-bucket script expects a hash where this puts a list: Redis answers WRONGTYPE.
+    const key = `edgegate:rl:${routeId}:tb:token-bucket:60000:ip:203.0.113.7`;
+    const command = await fetch(env.UPSTASH_REDIS_REST_URL as string, {
+      method: "POST",
+      headers: { authorization: `Bearer ${env.UPSTASH_REDIS_REST_TOKEN}` },
+      body: JSON.stringify(["RPUSH", key, "x"]),
+    });
+    expect(command.ok).toBe(true);
+    await applyConfig(open);
+    // Past the cooldown an earlier test's Redis outage may have left in this isolate.
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    const admitted = await gateway("/x");
+    expect(admitted.status).toBe(200);
+    expect(admitted.headers.has("ratelimit")).toBe(false);
+    // Past the isolate's one-second cooldown after the failure, the same key fails closed.
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    const closed = structuredClone(open);
+    const route = closed.routes[0];
+    if (route?.rateLimits?.[0]) route.rateLimits[0].onFailure = "closed";
+    await applyConfig(closed);
+    const refused = await gateway("/x");
+    expect(refused.status).toBe(503);
+    expect(await refused.text()).not.toContain("WRONGTYPE");
   });
 });

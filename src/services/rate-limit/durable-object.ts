@@ -27,7 +27,7 @@ export class DurableObjectLimiter implements LimiterBackend {
   async take(key: string, ask: number, partial: boolean): Promise<Grant> {
     const namespace = this.#namespace;
     if (namespace === undefined) throw new LimiterError("unconfigured", "the RATE_LIMITER Durable Object binding is missing");
-    const stub = namespace.get(namespace.idFromName(this.#prefix + key));
+    const stub = namespace.get(namespace.idFromName(`${this.#prefix}:${key}`));
     count(CALLS);
     try {
       return await withTimeout(
