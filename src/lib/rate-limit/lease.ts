@@ -16,6 +16,7 @@
  * Pure apart from the `TakeTokens` call it is given: the clock and background work are injected.
  */
 import { ExpiringLru } from "../expiring-lru.ts";
+import { withTimeout } from "../timeout.ts";
 import { type Decision, failureOf, type Grant, type LimiterFailure } from "./decision.ts";
 
 /** Asks the backend for up to `ask` tokens (a partial grant is fine); throws LimiterError on failure. */
@@ -165,13 +166,9 @@ export class LeasePool {
 /** Resolves true when `work` settles within `ms`, false otherwise. */
 async function raceDeadline(work: Promise<void>, ms: number): Promise<boolean> {
   if (ms <= 0) return false;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const expired = new Promise<boolean>((resolve) => {
-    timer = setTimeout(() => resolve(false), ms);
-  });
-  try {
-    return await Promise.race([work.then(() => true), expired]);
-  } finally {
-    if (timer !== undefined) clearTimeout(timer);
-  }
+  return withTimeout(
+    work.then(() => true),
+    ms,
+    () => new Error("deadline"),
+  ).catch(() => false);
 }

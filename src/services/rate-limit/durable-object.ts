@@ -6,7 +6,8 @@ import type { RateLimiter } from "../../durable-objects/rate-limiter.ts";
 import { count, metricKey } from "../../lib/metrics.ts";
 import type { LimitSpec } from "../../lib/rate-limit/algorithms.ts";
 import { type Grant, LimiterError } from "../../lib/rate-limit/decision.ts";
-import { type LimiterBackend, withTimeout } from "./backend.ts";
+import { withTimeout } from "../../lib/timeout.ts";
+import type { LimiterBackend } from "./backend.ts";
 
 const CALLS = metricKey("rate_limit_backend_calls_total", { backend: "durable-object" });
 

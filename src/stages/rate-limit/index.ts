@@ -74,7 +74,12 @@ export const rateLimit = createMiddleware<AppEnv>(async function rateLimit(c, ne
       count(metric);
       logThrottled(
         metric,
-        { event: closed ? "rate_limit.fail_closed" : "rate_limit.fail_open", ...event, failure: decision.failure, detail: decision.detail },
+        {
+          event: closed ? "rate_limit.fail_closed" : "rate_limit.fail_open",
+          ...event,
+          failure: decision.failure,
+          detail: decision.detail?.slice(0, 300),
+        },
         now,
       );
       if (closed) {
