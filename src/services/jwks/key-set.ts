@@ -11,6 +11,7 @@
  * request that awaited it).
  */
 import { importJWK } from "jose";
+import { withTimeout } from "../../lib/timeout.ts";
 import { keyFitsAlgorithm, type PublicJwk, parseJwks } from "./document.ts";
 
 export interface JwksSettings {
@@ -145,13 +146,8 @@ export class RemoteKeySet {
     }
     const loading = this.#loading;
     if (loading === undefined) return;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const giveUp = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, settings.timeoutMs + WAITER_GRACE_MS);
-    });
-    await Promise.race([loading, giveUp]).finally(() => {
-      if (timer !== undefined) clearTimeout(timer);
-    });
+    // Past its own deadline a waiter stops waiting and answers from what the set holds.
+    await withTimeout(loading, settings.timeoutMs + WAITER_GRACE_MS, () => new Error("JWKS wait timed out")).catch(() => {});
   }
 
   #start(useShared: boolean, settings: JwksSettings, waitUntil: WaitUntil): void {

@@ -6,8 +6,6 @@
 import type { Grant } from "../../lib/rate-limit/decision.ts";
 
 export interface LimiterBackend {
-  /** Which backend this is, for metrics and logs. */
-  readonly kind: "durable-object" | "upstash" | "memory";
   /**
    * Takes `ask` tokens for `key`: all or nothing, or up to `ask` when `partial` (a lease) and the
    * backend can grant in part. Rejects with a LimiterError on timeout, error or missing binding.

@@ -12,7 +12,6 @@ import type { LimiterBackend } from "./backend.ts";
 const CALLS = metricKey("rate_limit_backend_calls_total", { backend: "durable-object" });
 
 export class DurableObjectLimiter implements LimiterBackend {
-  readonly kind = "durable-object";
   readonly #namespace: DurableObjectNamespace<RateLimiter> | undefined;
   readonly #prefix: string;
   readonly #spec: LimitSpec;

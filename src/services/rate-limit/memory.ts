@@ -7,7 +7,6 @@ import type { Grant } from "../../lib/rate-limit/decision.ts";
 import type { LimiterBackend } from "./backend.ts";
 
 export class MemoryLimiter implements LimiterBackend {
-  readonly kind = "memory";
   readonly #spec: LimitSpec;
   readonly #now: () => number;
   readonly #counters = new Map<string, { state: CounterState; expiresAt: number }>();

@@ -68,7 +68,6 @@ function limiterFor(spec: LimitSpec): ReturnType<typeof Ratelimit.fixedWindow> {
 }
 
 export class UpstashLimiter implements LimiterBackend {
-  readonly kind = "upstash";
   readonly #handle: RedisHandle | null;
   readonly #ratelimit: Ratelimit | null;
   readonly #timeoutMs: number;

@@ -19,13 +19,14 @@ import { limiterFor } from "../../services/rate-limit/limiter.ts";
 const LOG_INTERVAL_MS = 10_000;
 const lastLogged = new Map<string, { at: number; suppressed: number }>();
 
-function logThrottled(metric: string, event: Record<string, unknown>, now: number): void {
+/** `event` is built only when a line is written: a refusal flood allocates nothing for its logs. */
+function logThrottled(metric: string, now: number, event: () => Record<string, unknown>): void {
   const entry = lastLogged.get(metric);
   if (entry !== undefined && now - entry.at < LOG_INTERVAL_MS) {
     entry.suppressed++;
     return;
   }
-  console.warn(JSON.stringify({ level: "warn", ...event, suppressedSinceLast: entry?.suppressed ?? 0 }));
+  console.warn(JSON.stringify({ level: "warn", ...event(), suppressedSinceLast: entry?.suppressed ?? 0 }));
   lastLogged.set(metric, { at: now, suppressed: 0 });
 }
 
@@ -54,14 +55,14 @@ export const rateLimit = createMiddleware<AppEnv>(async function rateLimit(c, ne
     const pending = decide(policy, rateLimitKey(policy.keyParts, headers, identity), c);
     const decision = pending instanceof Promise ? await pending : pending;
     const now = Date.now();
-    const event = { route: route.id, policy: policy.id, requestId: c.get("requestId") };
+    const about = () => ({ route: route.id, policy: policy.id, requestId: c.get("requestId") });
     if (decision.kind === "allowed") {
       count(policy.metrics.allowed);
       if (!policy.shadow) items.push(rateLimitItem(policy.id, decision.remaining, decision.resetAt, now));
     } else if (decision.kind === "denied") {
       if (policy.shadow) {
         count(policy.metrics.shadowDenied);
-        logThrottled(policy.metrics.shadowDenied, { event: "rate_limit.shadow_denied", ...event }, now);
+        logThrottled(policy.metrics.shadowDenied, now, () => ({ event: "rate_limit.shadow_denied", ...about() }));
         continue;
       }
       count(policy.metrics.denied);
@@ -72,16 +73,12 @@ export const rateLimit = createMiddleware<AppEnv>(async function rateLimit(c, ne
       const closed = policy.onFailure === "closed" && !policy.shadow;
       const metric = closed ? policy.metrics.failClosed : policy.metrics.failOpen;
       count(metric);
-      logThrottled(
-        metric,
-        {
-          event: closed ? "rate_limit.fail_closed" : "rate_limit.fail_open",
-          ...event,
-          failure: decision.failure,
-          detail: decision.detail?.slice(0, 300),
-        },
-        now,
-      );
+      logThrottled(metric, now, () => ({
+        event: closed ? "rate_limit.fail_closed" : "rate_limit.fail_open",
+        ...about(),
+        failure: decision.failure,
+        detail: decision.detail?.slice(0, 300),
+      }));
       if (closed) {
         unavailable = policy;
         break;
