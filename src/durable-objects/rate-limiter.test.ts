@@ -26,13 +26,26 @@ describe("RateLimiter Durable Object", () => {
     expect(grants.filter((g) => g.granted === 1)).toHaveLength(5);
   });
 
+  it("keeps a live counter when its alarm fires early, and sets the alarm again", async () => {
+    const limiter = stub();
+    await limiter.take(spec, 1, false);
+    expect(await runDurableObjectAlarm(limiter)).toBe(true);
+    const after = await runInDurableObject(limiter, async (_instance, state) => ({
+      keys: [...state.storage.kv.list()].length,
+      alarm: await state.storage.getAlarm(),
+    }));
+    expect(after.keys).toBe(1);
+    expect(after.alarm).not.toBeNull();
+    expect((await limiter.take(spec, 5, true)).granted).toBe(4);
+  });
+
   it("deletes its state with an alarm once the counter has expired", async () => {
     const limiter = stub();
-    const short: LimitSpec = { ...spec, windowMs: 50 };
+    const short: LimitSpec = { ...spec, windowMs: 1_000 };
     await limiter.take(short, 1, false);
-    const alarm = await runInDurableObject(limiter, (_instance, state) => state.storage.getAlarm());
-    expect(alarm).not.toBeNull();
-    await new Promise((resolve) => setTimeout(resolve, 120));
+    // Windows are epoch-aligned: wait past the end of this one.
+    const end = (Math.floor(Date.now() / 1_000) + 1) * 1_000;
+    await new Promise((resolve) => setTimeout(resolve, end - Date.now() + 100));
     // The runtime may have fired it already; if not, fire it now.
     await runDurableObjectAlarm(limiter);
     const keys = await runInDurableObject(limiter, (_instance, state) => [...state.storage.kv.list()].length);
