@@ -4,10 +4,12 @@
 
 import type { CompiledRoute } from "./config/compile.ts";
 import type { ConfigValidationOptions } from "./config/schema.ts";
+import type { ClusterBreaker } from "./durable-objects/cluster-breaker.ts";
 import type { RateLimiter } from "./durable-objects/rate-limiter.ts";
 import type { HeaderPairs } from "./lib/headers.ts";
 import type { Identity } from "./lib/identity.ts";
 import type { RouteLookup } from "./lib/route-table.ts";
+import type { ClusterHealth } from "./services/breaker/cluster-health.ts";
 
 export interface Bindings {
   /** KV namespace holding the versioned config and the pointer to the current version. */
@@ -18,6 +20,8 @@ export interface Bindings {
   CONFIG_REFRESH_INTERVAL_MS?: string;
   /** Rate-limit counters of policies with backend "durable-object". */
   RATE_LIMITER?: DurableObjectNamespace<RateLimiter>;
+  /** Upstream health of clusters with a breaker: one object per cluster. Unbound, each isolate judges alone. */
+  BREAKER?: DurableObjectNamespace<ClusterBreaker>;
   /** Secrets: the Upstash Redis REST endpoint and token for policies with backend "upstash". */
   UPSTASH_REDIS_REST_URL?: string;
   UPSTASH_REDIS_REST_TOKEN?: string;
@@ -38,6 +42,8 @@ export interface Variables {
   identity: Identity | undefined;
   /** Headers authenticate adds upstream (forwarded claims); unset when none. */
   identityHeaders: HeaderPairs | undefined;
+  /** Set by the breaker stage: the cluster's health in this isolate; null for clusters without breaker or caps. */
+  clusterHealth: ClusterHealth | null;
 }
 
 export interface AppEnv {

@@ -17,6 +17,8 @@ const PROBLEMS = {
   "config-unavailable": { status: 503, title: "Gateway configuration unavailable" },
   "auth-unavailable": { status: 503, title: "Authentication temporarily unavailable" },
   "rate-limit-unavailable": { status: 503, title: "Rate limiting temporarily unavailable" },
+  "no-healthy-upstream": { status: 503, title: "No healthy upstream" },
+  "upstream-overloaded": { status: 503, title: "Upstream overloaded" },
   "upstream-timeout": { status: 504, title: "Upstream timed out" },
 } as const satisfies Record<string, { status: number; title: string }>;
 

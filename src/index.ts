@@ -1,6 +1,6 @@
 /**
  * edgegate's composition root: the order of the pipeline stages, and nothing else.
- * id -> route -> identity -> limits -> proxy. Errors from any stage become problem+json in one place.
+ * id -> route -> identity -> limits -> health -> proxy. Errors from any stage become problem+json in one place.
  */
 import { Hono } from "hono";
 import type { AppEnv } from "./env.ts";
@@ -8,6 +8,7 @@ import { GatewayError, problemResponse } from "./errors.ts";
 import { adminAuth, metrics } from "./routes/admin.ts";
 import { health } from "./routes/health.ts";
 import { authenticate } from "./stages/authenticate/index.ts";
+import { breaker } from "./stages/breaker/index.ts";
 import { matchRoute } from "./stages/match-route/index.ts";
 import { proxy } from "./stages/proxy/index.ts";
 import { rateLimit } from "./stages/rate-limit/index.ts";
@@ -23,7 +24,7 @@ app.get("/__gateway/admin/metrics", metrics);
 app.all("/__gateway/*", () => {
   throw new GatewayError("route-not-found");
 });
-app.all("*", matchRoute, authenticate, rateLimit, proxy);
+app.all("*", matchRoute, authenticate, rateLimit, breaker, proxy);
 
 app.onError((error, c) => {
   const id = c.get("requestId") ?? crypto.randomUUID();
@@ -41,4 +42,5 @@ app.onError((error, c) => {
 });
 
 export default app;
+export { ClusterBreaker } from "./durable-objects/cluster-breaker.ts";
 export { RateLimiter } from "./durable-objects/rate-limiter.ts";

@@ -18,7 +18,7 @@ function upstreamPathFor(route: GatewayConfigInput["routes"][number], path: stri
 describe("compileConfig", () => {
   it("keeps the target's base path apart from the request path", () => {
     const { target } = upstreamPathFor({ id: "r", match: { path: "/x" }, cluster: "c" }, "/x");
-    expect(target).toEqual({ origin: "https://c.example.com", basePath: "/base" });
+    expect(target).toEqual({ origin: "https://c.example.com", basePath: "/base", key: "https://c.example.com/base" });
   });
 
   it.each([

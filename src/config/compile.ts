@@ -3,6 +3,7 @@
  * their balancers, and per-route helpers, so a request does no config work beyond one lookup.
  */
 import { type Balancer, LeastInFlight, WeightedRoundRobin } from "../lib/balancer.ts";
+import type { BreakerSettings } from "../lib/breaker/state.ts";
 import type { TokenSource } from "../lib/credentials.ts";
 import { ExpiringLru } from "../lib/expiring-lru.ts";
 import type { Identity } from "../lib/identity.ts";
@@ -18,6 +19,7 @@ import { type RouteParams, RouteTable } from "../lib/route-table.ts";
 import type { JwksSettings, KeyEntry, RemoteKeySet } from "../services/jwks/key-set.ts";
 import { keySetFor } from "../services/jwks/source.ts";
 import type {
+  BreakerConfig,
   ClusterConfig,
   GatewayConfig,
   JwtProviderConfig,
@@ -37,6 +39,15 @@ export interface CompiledTarget {
   origin: string;
   /** The target URL's own path without a trailing slash ("" for none); prefixed to every request. */
   basePath: string;
+  /** origin + basePath: the target's name in the breaker, stable across config versions. */
+  key: string;
+}
+
+/** A cluster's breaker knobs in the units the code uses. */
+export interface CompiledBreaker extends BreakerSettings {
+  reportIntervalMs: number;
+  reportEveryRequests: number;
+  objectTimeoutMs: number;
 }
 
 export interface CompiledCluster {
@@ -49,6 +60,9 @@ export interface CompiledCluster {
   balancer: Balancer;
   connectTimeoutMs: number;
   responseTimeoutMs: number | null;
+  breaker: CompiledBreaker | null;
+  maxInFlight: number | null;
+  maxInFlightPerTarget: number | null;
 }
 
 export interface CompiledRetry {
@@ -142,6 +156,29 @@ export interface Snapshot {
   compiledAt: number;
   routeCount: number;
   table: RouteTable<CompiledRoute>;
+  clusters: ReadonlyMap<string, CompiledCluster>;
+}
+
+function compileBreaker(breaker: BreakerConfig): CompiledBreaker {
+  return {
+    failureWeight: breaker.failureWeight,
+    latencyWeight: breaker.latencyWeight,
+    threshold: breaker.threshold,
+    latencyBaselineMs: breaker.latencyBaselineMs ?? null,
+    latencyFloorMs: breaker.latencyFloorMs,
+    maxLatencyRatio: breaker.maxLatencyRatio,
+    halfLifeMs: breaker.halfLifeSec * 1000,
+    minRequests: breaker.minRequests,
+    baseEjectionMs: breaker.baseEjectionSec * 1000,
+    maxEjectionMs: breaker.maxEjectionSec * 1000,
+    ejectionJitter: breaker.ejectionJitter,
+    maxEjectionPercent: breaker.maxEjectionPercent,
+    probes: breaker.probes,
+    probeSuccesses: breaker.probeSuccesses,
+    reportIntervalMs: breaker.reportIntervalMs,
+    reportEveryRequests: breaker.reportEveryRequests,
+    objectTimeoutMs: breaker.objectTimeoutMs,
+  };
 }
 
 function compileCluster(name: string, cluster: ClusterConfig): CompiledCluster {
@@ -150,11 +187,15 @@ function compileCluster(name: string, cluster: ClusterConfig): CompiledCluster {
     name,
     targets: cluster.targets.map((t) => {
       const url = new URL(t.url);
-      return { origin: url.origin, basePath: url.pathname.replace(/\/+$/, "") };
+      const basePath = url.pathname.replace(/\/+$/, "");
+      return { origin: url.origin, basePath, key: url.origin + basePath };
     }),
     balancer: cluster.loadBalancing === "least-in-flight" ? new LeastInFlight(weights) : new WeightedRoundRobin(weights),
     connectTimeoutMs: cluster.connectTimeoutMs,
     responseTimeoutMs: cluster.responseTimeoutMs ?? null,
+    breaker: cluster.breaker ? compileBreaker(cluster.breaker) : null,
+    maxInFlight: cluster.maxInFlight ?? null,
+    maxInFlightPerTarget: cluster.maxInFlightPerTarget ?? null,
   };
 }
 
@@ -318,5 +359,5 @@ export function compileConfig(config: GatewayConfig, version: string, now: () =>
     };
   });
 
-  return { version, compiledAt: now(), routeCount: entries.length, table: new RouteTable(entries) };
+  return { version, compiledAt: now(), routeCount: entries.length, table: new RouteTable(entries), clusters };
 }

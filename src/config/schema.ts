@@ -69,6 +69,14 @@ const integer = (min: number, max: number) =>
 
 const durationMs = (max: number) => integer(1, max);
 
+const fraction = (min: number, max: number) =>
+  v.pipe(
+    v.number("must be a number"),
+    v.finite("must be a finite number"),
+    v.minValue(min, `must be >= ${min}`),
+    v.maxValue(max, `must be <= ${max}`),
+  );
+
 /** Why an outbound URL is refused, or undefined when it is acceptable. */
 function outboundUrlProblem(raw: string, options: ConfigValidationOptions, kind: "upstream" | "jwks"): string | undefined {
   let url: URL;
@@ -115,6 +123,37 @@ function createSchema(options: ConfigValidationOptions) {
     weight: v.optional(integer(1, 1000), 1),
   });
 
+  // Defaults and their reasoning: docs/circuit-breaking.md.
+  const breakerSchema = v.strictObject({
+    failureWeight: v.optional(fraction(0, 1), 0.6),
+    latencyWeight: v.optional(fraction(0, 1), 0.4),
+    /** Score at or above which a target is ejected. */
+    threshold: v.optional(fraction(0.01, 10), 0.7),
+    /** Fixed p99 baseline; unset compares each target with the median p99 of the others. */
+    latencyBaselineMs: v.optional(durationMs(600_000)),
+    latencyFloorMs: v.optional(durationMs(60_000), 25),
+    maxLatencyRatio: v.optional(fraction(1, 100), 4),
+    /** Half-life of the decayed failure counts and smoothed p99. */
+    halfLifeSec: v.optional(integer(1, 600), 5),
+    /** Decayed request volume a target needs before it is judged. */
+    minRequests: v.optional(integer(1, 1_000_000), 20),
+    baseEjectionSec: v.optional(integer(1, 3_600), 10),
+    maxEjectionSec: v.optional(integer(1, 86_400), 300),
+    /** Each ejection lasts up to this fraction longer, at random. */
+    ejectionJitter: v.optional(fraction(0, 1), 0.2),
+    maxEjectionPercent: v.optional(integer(0, 100), 50),
+    /** Probes in flight at once to a half-open target, across all isolates. */
+    probes: v.optional(integer(1, 100), 3),
+    /** Successful probes that close a half-open target. */
+    probeSuccesses: v.optional(integer(1, 100), 3),
+    /** How often an isolate ships outcomes to the object and refreshes its view (while it has traffic). */
+    reportIntervalMs: v.optional(integer(100, 60_000), 1_000),
+    /** ... or sooner, once it has this many outcomes to ship. */
+    reportEveryRequests: v.optional(integer(1, 1_000_000), 1_000),
+    /** A report not answered within this counts as the object being unreachable. */
+    objectTimeoutMs: v.optional(durationMs(10_000), 1_000),
+  });
+
   const clusterSchema = v.strictObject({
     targets: v.pipe(
       v.array(targetSchema, "must be an array"),
@@ -129,6 +168,12 @@ function createSchema(options: ConfigValidationOptions) {
     connectTimeoutMs: v.optional(durationMs(300_000), 5_000),
     /** Per attempt, until the whole response body has been received; unset streams without limit. */
     responseTimeoutMs: v.optional(durationMs(3_600_000)),
+    /** Per isolate: requests to this cluster awaiting their response headers; more are refused with 503. */
+    maxInFlight: v.optional(integer(1, 1_000_000)),
+    /** Per isolate and target: a target at this many is skipped; when every target is, the request gets 503. */
+    maxInFlightPerTarget: v.optional(integer(1, 1_000_000)),
+    /** Circuit breaking and outlier ejection, shared across isolates through one Durable Object per cluster. */
+    breaker: v.optional(breakerSchema),
   });
 
   const routePath = v.pipe(
@@ -391,6 +436,7 @@ export type GatewayConfig = v.InferOutput<typeof strictSchema>;
 export type GatewayConfigInput = v.InferInput<typeof strictSchema>;
 export type RouteConfig = GatewayConfig["routes"][number];
 export type ClusterConfig = GatewayConfig["clusters"][string];
+export type BreakerConfig = NonNullable<ClusterConfig["breaker"]>;
 export type RetryOn = (typeof RETRY_ON)[number];
 export type JwtProviderConfig = GatewayConfig["jwtProviders"][string];
 export type RouteAuthConfig = NonNullable<RouteConfig["auth"]>;
@@ -448,6 +494,15 @@ function rateLimitIssues(route: RouteConfig, at: (suffix: string) => string, iss
 /** Checks that only make sense across fields: references, uniqueness, rewrite consistency. */
 function crossFieldIssues(config: GatewayConfig): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
+  for (const [name, cluster] of Object.entries(config.clusters)) {
+    const breaker = cluster.breaker;
+    const at = (suffix: string) => formatPath(["clusters", name, "breaker"]) + suffix;
+    if (breaker === undefined) continue;
+    if (breaker.maxEjectionSec < breaker.baseEjectionSec)
+      issues.push({ path: at(".maxEjectionSec"), message: `must be >= baseEjectionSec (${breaker.baseEjectionSec})` });
+    if (breaker.failureWeight + breaker.latencyWeight === 0)
+      issues.push({ path: at(".failureWeight"), message: "failureWeight and latencyWeight cannot both be 0" });
+  }
   const ids = new Map<string, number>();
   config.routes.forEach((route, i) => {
     const at = (suffix: string) => `routes[${i}]${suffix}`;

@@ -3,9 +3,12 @@
  * them when an attempt starts and ends; they never do I/O.
  */
 
-/** Picks a target index; `exclude` holds targets already tried for this request. */
+/**
+ * Picks a target index among those `skip` lets through (targets already tried, ejected or full are
+ * skipped); -1 when it lets none through.
+ */
 export interface Balancer {
-  pick(exclude?: ReadonlySet<number>): number;
+  pick(skip?: (target: number) => boolean): number;
   /** An attempt on `target` started (least-in-flight counts these). */
   started(target: number): void;
   /** An attempt on `target` finished, whatever the outcome. */
@@ -26,18 +29,18 @@ export class WeightedRoundRobin implements Balancer {
     this.#current = weights.map(() => 0);
   }
 
-  pick(exclude?: ReadonlySet<number>): number {
+  pick(skip?: (target: number) => boolean): number {
     let best = -1;
     let total = 0;
     for (let i = 0; i < this.#weights.length; i++) {
-      if (exclude?.has(i)) continue;
+      if (skip?.(i)) continue;
       const weight = this.#weights[i] as number;
       const score = (this.#current[i] as number) + weight;
       this.#current[i] = score;
       total += weight;
       if (best === -1 || score > (this.#current[best] as number)) best = i;
     }
-    if (best === -1) return this.pick(); // every target excluded: start over among all
+    if (best === -1) return -1;
     this.#current[best] = (this.#current[best] as number) - total;
     return best;
   }
@@ -60,13 +63,13 @@ export class LeastInFlight implements Balancer {
     this.#inFlight = weights.map(() => 0);
   }
 
-  pick(exclude?: ReadonlySet<number>): number {
+  pick(skip?: (target: number) => boolean): number {
     const n = this.#weights.length;
     let best = -1;
     let bestLoad = Number.POSITIVE_INFINITY;
     for (let k = 0; k < n; k++) {
       const i = (this.#cursor + k) % n;
-      if (exclude?.has(i)) continue;
+      if (skip?.(i)) continue;
       const load = (this.#inFlight[i] as number) / (this.#weights[i] as number);
       if (load < bestLoad) {
         best = i;
@@ -74,7 +77,7 @@ export class LeastInFlight implements Balancer {
       }
     }
     this.#cursor = (this.#cursor + 1) % n;
-    return best === -1 ? this.pick() : best;
+    return best;
   }
 
   started(target: number): void {

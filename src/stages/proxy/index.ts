@@ -4,12 +4,14 @@
  * and within the route's attempts, deadline and retry budget.
  */
 import { createMiddleware } from "hono/factory";
-import type { CompiledRetry } from "../../config/compile.ts";
+import type { CompiledCluster, CompiledRetry, CompiledTarget } from "../../config/compile.ts";
 import type { RetryOn } from "../../config/schema.ts";
 import type { AppEnv } from "../../env.ts";
 import { GatewayError } from "../../errors.ts";
+import type { Balancer } from "../../lib/balancer.ts";
 import { withoutQueryParam } from "../../lib/credentials.ts";
 import { downstreamResponse, upstreamRequestHeaders } from "../../lib/headers.ts";
+import { type ClusterHealth, unavailableError } from "../../services/breaker/cluster-health.ts";
 import { limitBody } from "./body-limit.ts";
 import { type AttemptFailure, sendAttempt } from "./forward.ts";
 
@@ -33,6 +35,23 @@ function queryOf(url: string): string {
   if (q === -1) return "";
   const hash = url.indexOf("#", q);
   return hash === -1 ? url.slice(q) : url.slice(q, hash);
+}
+
+/** A routable target not yet tried, else any routable one; -1 when none is routable. */
+function pickTarget(balancer: Balancer, health: ClusterHealth | null, tried: ReadonlySet<number>, now: number): number {
+  if (health === null) {
+    const fresh = balancer.pick((i) => tried.has(i));
+    return fresh !== -1 ? fresh : balancer.pick();
+  }
+  const fresh = balancer.pick((i) => tried.has(i) || !health.routable(i, now));
+  return fresh !== -1 ? fresh : balancer.pick((i) => !health.routable(i, now));
+}
+
+/** Whether a retry would find a target: without one, the answer in hand is better than none. */
+function pickable(cluster: CompiledCluster, health: ClusterHealth | null, now: number): boolean {
+  if (health === null) return true;
+  for (let i = 0; i < cluster.targets.length; i++) if (health.routable(i, now)) return true;
+  return false;
 }
 
 export const proxy = createMiddleware<AppEnv>(async (c) => {
@@ -81,24 +100,39 @@ export const proxy = createMiddleware<AppEnv>(async (c) => {
   const retry = route.retry !== null && body === null && IDEMPOTENT.has(method) ? route.retry : null;
   retry?.budget.recordRequest();
 
+  const health = c.get("clusterHealth");
+  const clientGone = request.signal;
   const tried = new Set<number>();
   let lastFailure: AttemptFailure = "connect-failure";
   for (let attempt = 0; ; attempt++) {
-    const targetIndex = cluster.balancer.pick(tried);
+    const now = Date.now();
+    // A fresh target first; when every routable one has been tried, a tried one again.
+    const targetIndex = pickTarget(cluster.balancer, health, tried, now);
+    if (targetIndex === -1) {
+      if (attempt > 0) break;
+      throw unavailableError((health as ClusterHealth).refusal(now));
+    }
     tried.add(targetIndex);
-    const target = cluster.targets[targetIndex];
-    if (target === undefined) throw new GatewayError("upstream-unavailable");
+    const target = cluster.targets[targetIndex] as CompiledTarget;
 
     cluster.balancer.started(targetIndex);
+    const lease = health?.begin(targetIndex) ?? null;
     const result = await sendAttempt(cluster, { target, pathAndQuery, method, headers, body, deadline }).finally(() =>
       cluster.balancer.finished(targetIndex),
+    );
+    // Upstream 4xx is the client's doing, and an attempt its client abandoned proves nothing.
+    health?.end(
+      targetIndex,
+      lease,
+      clientGone.aborted ? null : result.kind === "failure" || result.response.status >= 500 ? "failure" : "success",
+      Date.now() - now,
     );
     if (bodyExceeded()) {
       if (result.kind === "response") await result.body?.cancel();
       throw new GatewayError("payload-too-large", `The body may be at most ${route.maxBodyBytes} bytes.`);
     }
 
-    const mayRetry = retry !== null && attempt < retry.attempts && Date.now() < deadline;
+    const mayRetry = retry !== null && attempt < retry.attempts && Date.now() < deadline && pickable(cluster, health, Date.now());
     if (result.kind === "response") {
       const { response, body: responseBody } = result;
       if (!(mayRetry && retriableStatus(retry.on, response.status) && retry.budget.tryRetry())) {
