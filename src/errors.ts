@@ -7,6 +7,7 @@ const PROBLEMS = {
   "bad-request": { status: 400, title: "Bad request" },
   "invalid-path": { status: 400, title: "Invalid request path" },
   "route-not-found": { status: 404, title: "No route matches this request" },
+  "cluster-not-found": { status: 404, title: "No such cluster" },
   unauthorized: { status: 401, title: "Authentication required" },
   forbidden: { status: 403, title: "Insufficient scope" },
   "method-not-allowed": { status: 405, title: "Method not allowed" },

@@ -5,7 +5,7 @@
 import { Hono } from "hono";
 import type { AppEnv } from "./env.ts";
 import { GatewayError, problemResponse } from "./errors.ts";
-import { adminAuth, metrics } from "./routes/admin.ts";
+import { adminAuth, clusterStatus, metrics } from "./routes/admin.ts";
 import { health } from "./routes/health.ts";
 import { authenticate } from "./stages/authenticate/index.ts";
 import { breaker } from "./stages/breaker/index.ts";
@@ -20,6 +20,7 @@ app.use(requestId);
 app.get("/__gateway/health", health);
 app.use("/__gateway/admin/*", adminAuth);
 app.get("/__gateway/admin/metrics", metrics);
+app.get("/__gateway/admin/clusters/:name", clusterStatus);
 // The gateway's own namespace: never proxied, whatever the routes say.
 app.all("/__gateway/*", () => {
   throw new GatewayError("route-not-found");

@@ -8,7 +8,23 @@ import type { AddressInfo } from "node:net";
 
 const CHUNK = Buffer.alloc(64 * 1024, "x");
 
+/** How a switchable backend answers: as a healthy, failing, hanging, resetting, refusing or slow upstream. */
+type BackendMode = "ok" | "error" | "hang" | "reset" | "refuse" | "slow" | "not-found";
+const BACKEND_MODES = new Set<BackendMode>(["ok", "error", "hang", "reset", "refuse", "slow", "not-found"]);
+
+interface Backend {
+  id: number;
+  port: number;
+  server: Server;
+  mode: BackendMode;
+  slowMs: number;
+  hits: number;
+  listening: boolean;
+}
+
 interface OriginState {
+  /** Extra upstreams tests create and switch between behaviours (breaker tests). */
+  backends: Map<number, Backend>;
   hits: Map<string, number>;
   /** Bytes of a lock-step upload received so far, by id. */
   received: Map<string, number>;
@@ -55,6 +71,21 @@ function handle(state: OriginState, req: IncomingMessage, res: ServerResponse) {
   const route = url.pathname;
 
   if (route === "/__control/hits") return json(res, 200, { hits: state.hits.get(key) ?? 0 });
+  if (route === "/__control/backends") {
+    void Promise.all(Array.from({ length: Number(q.get("count") ?? 1) }, () => startBackend(state))).then((created) =>
+      json(res, 200, { backends: created.map((b) => ({ id: b.id, port: b.port })) }),
+    );
+    return;
+  }
+  if (route === "/__control/backend") {
+    const backend = state.backends.get(Number(q.get("id")));
+    if (!backend) return json(res, 404, { error: "no such backend" });
+    const mode = q.get("mode") as BackendMode | null;
+    if (mode === null) return json(res, 200, { hits: backend.hits, mode: backend.mode });
+    if (!BACKEND_MODES.has(mode)) return json(res, 400, { error: "unknown mode" });
+    void switchBackend(backend, mode, Number(q.get("ms") ?? 1000)).then(() => json(res, 200, { mode }));
+    return;
+  }
   if (route === "/__control/received") return json(res, 200, { bytes: state.received.get(q.get("id") ?? "") ?? 0 });
   if (route === "/__control/release") {
     state.releases.get(q.get("id") ?? "")?.();
@@ -140,11 +171,66 @@ function handle(state: OriginState, req: IncomingMessage, res: ServerResponse) {
   json(res, 200, { path: route, url: req.url });
 }
 
-/** Starts the origin on a free loopback port. */
+function answerAsBackend(backend: Backend, req: IncomingMessage, res: ServerResponse): void {
+  backend.hits++;
+  switch (backend.mode) {
+    case "error":
+      return json(res, 500, { backend: backend.id, error: "internal" });
+    case "not-found":
+      return json(res, 404, { backend: backend.id, error: "not found" });
+    case "reset":
+      req.socket.destroy();
+      return;
+    case "hang":
+      return; // never answers; the connection closes with the server
+    case "slow": {
+      const timer = setTimeout(() => json(res, 200, { backend: backend.id, slow: true }), backend.slowMs);
+      res.on("close", () => clearTimeout(timer));
+      return;
+    }
+    default:
+      return json(res, 200, { backend: backend.id });
+  }
+}
+
+async function startBackend(state: OriginState): Promise<Backend> {
+  const id = state.backends.size + 1;
+  const backend: Backend = { id, port: 0, server: createServer(), mode: "ok", slowMs: 1000, hits: 0, listening: false };
+  // Registered before listening: backends started together must not share an id.
+  state.backends.set(id, backend);
+  backend.server.on("request", (req, res) => answerAsBackend(backend, req, res));
+  backend.server.keepAliveTimeout = 5_000;
+  await new Promise<void>((resolve) => backend.server.listen(0, "127.0.0.1", resolve));
+  backend.port = (backend.server.address() as AddressInfo).port;
+  backend.listening = true;
+  return backend;
+}
+
+/** "refuse" stops listening (connections are refused); any other mode listens again on the same port. */
+async function switchBackend(backend: Backend, mode: BackendMode, slowMs: number): Promise<void> {
+  backend.mode = mode;
+  backend.slowMs = slowMs;
+  if (mode === "refuse" && backend.listening) {
+    backend.listening = false;
+    backend.server.closeAllConnections();
+    await new Promise<void>((resolve) => backend.server.close(() => resolve()));
+  } else if (mode !== "refuse" && !backend.listening) {
+    await new Promise<void>((resolve) => backend.server.listen(backend.port, "127.0.0.1", resolve));
+    backend.listening = true;
+  }
+}
+
+/** Starts the origin on a free loopback port. Closing it closes the backends it started. */
 export async function startOrigin(): Promise<{ server: Server; port: number }> {
-  const state: OriginState = { hits: new Map(), received: new Map(), releases: new Map() };
+  const state: OriginState = { backends: new Map(), hits: new Map(), received: new Map(), releases: new Map() };
   const server = createServer((req, res) => handle(state, req, res));
   server.keepAliveTimeout = 5_000;
+  server.on("close", () => {
+    for (const backend of state.backends.values()) {
+      backend.server.closeAllConnections();
+      if (backend.listening) backend.server.close();
+    }
+  });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   return { server, port: (server.address() as AddressInfo).port };
 }
