@@ -171,7 +171,7 @@ function handle(state: OriginState, req: IncomingMessage, res: ServerResponse) {
   json(res, 200, { path: route, url: req.url });
 }
 
-function answerAsBackend(backend: Backend, req: IncomingMessage, res: ServerResponse): void {
+function answerAsBackend(backend: Backend, req: IncomingMessage, res: ServerResponse) {
   backend.hits++;
   switch (backend.mode) {
     case "error":
