@@ -170,5 +170,6 @@ export default {
   },
 };
 
+export { ClusterBreaker } from "../../src/durable-objects/cluster-breaker.ts";
 // wrangler.toml binds RATE_LIMITER for every Worker it builds; this one never uses it.
 export { RateLimiter } from "../../src/durable-objects/rate-limiter.ts";

@@ -12,7 +12,7 @@ import type { VerifyResult } from "./micro.ts";
 import type { WrkResult } from "./tools.ts";
 
 /** What a case measures, so peers are compared with the equivalent edgegate case. */
-export type CaseKind = "baseline" | "floor" | "plain" | "control" | "jwt" | "limit" | "chain" | "refusal";
+export type CaseKind = "baseline" | "floor" | "plain" | "control" | "jwt" | "limit" | "breaker" | "chain" | "refusal";
 
 export interface BenchCase {
   id: string;
@@ -44,6 +44,14 @@ export interface CaseResult {
   command: string;
 }
 
+export interface EjectionRun {
+  ms: number;
+  /** Requests the failing target answered between starting to fail and its ejection. */
+  failedRequests: number;
+  /** Client requests per second during the run. */
+  rps: number;
+}
+
 export interface ReportInput {
   root: string;
   work: string;
@@ -66,6 +74,10 @@ export interface ReportInput {
   subrequests: Record<string, number>;
   /** Rate-limit backend calls per request over 1,000 requests after the runs, by case id. */
   limiterCalls: Record<string, number>;
+  /** Breaker object calls per request over 1,000 requests after the runs, by case id. */
+  breakerCalls: Record<string, number>;
+  /** Runs of: an upstream starts failing under steady load; how long and how many requests until it is ejected. */
+  ejections: EjectionRun[];
   minutes: number;
 }
 
@@ -93,7 +105,7 @@ const pct = (x: number) => (Number.isFinite(x) ? `${x >= 0 ? "+" : ""}${(x * 100
 const verdict = (ok: boolean) => (ok ? "met" : "**not met**");
 
 export function writeReport(input: ReportInput): void {
-  const { root, settings, match, results, verify, stage, rss, subrequests, limiterCalls } = input;
+  const { root, settings, match, results, verify, stage, rss, subrequests, limiterCalls, breakerCalls, ejections } = input;
   const med = (r: CaseResult | undefined, pick: (run: CaseRun) => number) => (r ? median(r.runs.map(pick)) : Number.NaN);
   const spread = (r: CaseResult, pick: (run: CaseRun) => number) => {
     const values = r.runs.map(pick);
@@ -130,6 +142,9 @@ export function writeReport(input: ReportInput): void {
   const localFirst = byId("eg-rl-local");
   const localFirstRatio = rps(localFirst) / rps(eg1000);
   const localFirstCalls = limiterCalls["eg-rl-local"] ?? Number.NaN;
+  const breakerRatio = rps(byId("eg-breaker")) / rps(eg1000);
+  const breakerCallsPerRequest = breakerCalls["eg-breaker"] ?? Number.NaN;
+  const ejectionMs = ejections.length > 0 ? median(ejections.map((e) => e.ms)) : Number.NaN;
 
   const rows = results.filter((r) => r.case.kind !== "refusal");
   const chartFile = resolve(root, "docs/benchmarks.svg");
@@ -184,8 +199,11 @@ export function writeReport(input: ReportInput): void {
     `| full ES256 verification with a cached key | < 100 us | ${fixed(es256Us, 1)} us | ${verdict(es256Us < 100)} |`,
     `| local-first rate limit throughput vs the plain routed GET (1,000 routes) | >= 0.9x | ${ratio(localFirstRatio)} | ${verdict(localFirstRatio >= 0.9)} |`,
     `| local-first limiter calls per request, steady state | < 0.01 | ${fixed(localFirstCalls, 4)} | ${verdict(localFirstCalls < 0.01)} |`,
+    `| breaker (closed) throughput vs the plain routed GET (1,000 routes) | >= 0.95x | ${ratio(breakerRatio)} | ${verdict(breakerRatio >= 0.95)} |`,
+    `| breaker object calls per request, steady state | < 0.01 | ${fixed(breakerCallsPerRequest, 4)} | ${verdict(breakerCallsPerRequest < 0.01)} |`,
+    `| time from an upstream starting to fail to its ejection, default settings | (reported) | ${fixed(ejectionMs)} ms median | |`,
     "",
-    "The full chain is what edgegate has today: route match over 1,000 routes, JWT verification (a pool of 1,000 distinct tokens, verified-token cache on), a local-first rate limit per JWT subject on the Durable Object backend, and the `sub` claim forwarded as a header. Circuit breaking is not built yet; when it lands it joins the chain and this table. Subrequests are counted at the origin nginx, which also serves the JWKS: KV reads are not HTTP here, and the gateway makes at most one (the config pointer check) per isolate per `CONFIG_REFRESH_INTERVAL_MS` (500 ms in this run, 5 s by default).",
+    "The full chain is what edgegate has today: route match over 1,000 routes, JWT verification (a pool of 1,000 distinct tokens, verified-token cache on), a local-first rate limit per JWT subject on the Durable Object backend, the `sub` claim forwarded as a header, and a circuit breaker (default settings) on the cluster. Request coalescing is not built yet; when it lands it joins the chain where it applies. Subrequests are counted at the origin nginx, which also serves the JWKS: KV reads are not HTTP here, and the gateway makes at most one (the config pointer check) per isolate per `CONFIG_REFRESH_INTERVAL_MS` (500 ms in this run, 5 s by default).",
     "",
     "## All contenders",
     "",
@@ -233,6 +251,32 @@ export function writeReport(input: ReportInput): void {
     }),
     "",
     "Exact mode pays one backend round trip per request: to a Durable Object in the same process here (a real deployment adds the network hop to the object's location), or an HTTP call to Upstash. Local-first spends leases from isolate memory and renews them in the background; its accuracy bound is in docs/rate-limiting.md.",
+    "",
+    "## Circuit breaking",
+    "",
+    "The same 1,000-route config as the plain routed GET, with a breaker (default settings) on the cluster: every request is counted in isolate memory and the counts go to the cluster's Durable Object about once a second. *Breaker calls/req* is the gateway's own count of reports to the object over 1,000 requests after the runs.",
+    "",
+    "| case | req/s median | vs routed GET, 1,000 routes | CPU us/req | breaker calls/req | p50 / p99 ms at fixed rate |",
+    "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ...["eg-breaker", "eg-chain"].flatMap((id) => {
+      const r = byId(id);
+      if (!r) return [];
+      return [
+        `| ${r.case.name} | ${fixed(rps(r))} | ${ratio(rps(r) / rps(eg1000))} | ${fixed(cpu(r))} | ${fixed(breakerCalls[id] ?? Number.NaN, 4)} | ${fixed(
+          med(r, (x) => x.fixedP50Ms),
+          2,
+        )} / ${fixed(
+          med(r, (x) => x.fixedP99Ms),
+          2,
+        )} |`,
+      ];
+    }),
+    "",
+    `Time to ejection: a cluster of two targets (the origin nginx, and a Node server that answers 200 until told to answer 500) under steady load from 8 concurrent clients; the second target starts failing, and the clock stops when the gateway's own view (admin API, polled every 50 ms) has it open. Default settings: 5 s half-life, so the failure rate crosses 50% about one half-life after the failures start. ${
+      ejections.length === 0
+        ? "Not measured in this run."
+        : `Runs: ${ejections.map((e) => `${fixed(e.ms)} ms (${e.failedRequests} failed requests at ${fixed(e.rps)} req/s)`).join("; ")}.`
+    }`,
     "",
     "The junk-token case is answered 401 by the gateway without calling the origin: its figures are the whole cost of a refusal. The control case sends the same token as the JWT cases to a route without auth, so the difference to it is authentication alone.",
     "",

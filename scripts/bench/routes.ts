@@ -6,15 +6,16 @@ import type { GatewayConfigInput } from "../../src/config/schema.ts";
 
 type BenchRoute = GatewayConfigInput["routes"][number];
 
-/** What the benchmarked route adds: authentication (against the given JWT providers), rate limits. */
+/** What the benchmarked route adds: authentication (against the given JWT providers), rate limits, a breaker on its cluster. */
 export interface BenchRouteExtras {
   auth?: { route: NonNullable<BenchRoute["auth"]>; jwtProviders: NonNullable<GatewayConfigInput["jwtProviders"]> };
   rateLimits?: BenchRoute["rateLimits"];
+  breaker?: GatewayConfigInput["clusters"][string]["breaker"];
 }
 
 /** `n` routes; the benchmarked one with the given extras. */
 export function benchRoutes(n: number, originUrl: string, extras: BenchRouteExtras = {}): GatewayConfigInput {
-  const { auth, rateLimits } = extras;
+  const { auth, rateLimits, breaker } = extras;
   const routes: GatewayConfigInput["routes"] = [];
   for (let i = 0; i < n - 1; i++) {
     const kind = i % 4;
@@ -33,7 +34,7 @@ export function benchRoutes(n: number, originUrl: string, extras: BenchRouteExtr
     ...(rateLimits ? { rateLimits } : {}),
   });
   return {
-    clusters: { origin: { targets: [{ url: originUrl }] } },
+    clusters: { origin: { targets: [{ url: originUrl }], ...(breaker ? { breaker } : {}) } },
     routes: routes as GatewayConfigInput["routes"],
     ...(auth ? { jwtProviders: auth.jwtProviders } : {}),
   };

@@ -8,6 +8,8 @@
  */
 import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { resolve } from "node:path";
 import { convertV4MiniflareOptions, Miniflare } from "miniflare";
 import type { GatewayConfigInput } from "../../src/config/schema.ts";
@@ -18,7 +20,7 @@ import { AUDIENCE, benchIdentityProvider, ISSUER, pacedLua, TOKEN_POOL, tokenPoo
 import { measureMatch } from "./match.ts";
 import { measureStage, measureVerify } from "./micro.ts";
 import { startHaproxy, startNginxProxy, startNodeGateway } from "./peers.ts";
-import { type BenchCase, type CaseResult, writeReport } from "./report.ts";
+import { type BenchCase, type CaseResult, type EjectionRun, writeReport } from "./report.ts";
 import { benchRoutes } from "./routes.ts";
 import { cpuMicros, ensureTools, findWorkerdPid, nginxRequestCount, peakRssMiB, pin, runWrk, startNginx } from "./tools.ts";
 
@@ -82,13 +84,80 @@ async function sendEach(url: string, tokens: string[]): Promise<void> {
   await Promise.all(Array.from({ length: 10 }, worker));
 }
 
-/** Rate-limit backend calls the gateway has made (its admin counters; one isolate serves the bench). */
-async function limiterCallCount(gateway: string): Promise<number> {
+/** The sum of the gateway's counters whose name starts with `prefix` (its admin counters; one isolate serves the bench). */
+async function counterTotal(gateway: string, prefix: string): Promise<number> {
   const response = await fetch(`${gateway}/__gateway/admin/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
   const { isolateCounters } = (await response.json()) as { isolateCounters: Record<string, number> };
   return Object.entries(isolateCounters)
-    .filter(([name]) => name.startsWith("rate_limit_backend_calls_total"))
+    .filter(([name]) => name.startsWith(prefix))
     .reduce((sum, [, value]) => sum + value, 0);
+}
+
+/**
+ * Time from an upstream starting to fail to its ejection: a cluster of the origin and a Node server
+ * that answers 200 until flipped to 500, under steady load from 8 concurrent clients. The clock
+ * stops when the gateway's own view (its admin API) has the failing target open.
+ */
+async function measureEjection(
+  gateway: string,
+  origin: string,
+  publish: (config: GatewayConfigInput) => Promise<void>,
+  runs: number,
+): Promise<EjectionRun[]> {
+  let failing = false;
+  let hits = 0;
+  const flaky = createServer((_req, res) => {
+    hits++;
+    res.writeHead(failing ? 500 : 200, { "content-type": "application/json" });
+    res.end(failing ? '{"error":"failing"}' : '{"ok":true}');
+  });
+  await new Promise<void>((resolve) => flaky.listen(0, "127.0.0.1", resolve));
+  const flakyUrl = `http://127.0.0.1:${(flaky.address() as AddressInfo).port}`;
+  const out: EjectionRun[] = [];
+  try {
+    for (let run = 0; run < runs; run++) {
+      const name = `eject-${run}-${crypto.randomUUID().slice(0, 6)}`;
+      failing = false;
+      await publish({
+        clusters: { [name]: { targets: [{ url: origin }, { url: flakyUrl }], breaker: {} } },
+        routes: [{ id: name, match: { path: "/eject/*" }, cluster: name, rewrite: { stripPrefix: "/eject" } }],
+      });
+      let sent = 0;
+      let loading = true;
+      const client = async () => {
+        while (loading) {
+          await (await fetch(`${gateway}/eject/hello`)).arrayBuffer();
+          sent++;
+        }
+      };
+      const clients = Array.from({ length: 8 }, client);
+      await new Promise((r) => setTimeout(r, 3_000));
+      const [startedAt, sentBefore] = [Date.now(), sent];
+      hits = 0;
+      failing = true;
+      let ms = Number.NaN;
+      while (Date.now() - startedAt < 60_000) {
+        const status = (await (
+          await fetch(`${gateway}/__gateway/admin/clusters/${name}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })
+        ).json()) as { isolate: { targets: Record<string, { state: string }> } | null };
+        if (status.isolate?.targets[flakyUrl]?.state === "open") {
+          ms = Date.now() - startedAt;
+          break;
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const failedRequests = hits;
+      const rps = ((sent - sentBefore) / (Date.now() - startedAt)) * 1000;
+      loading = false;
+      await Promise.all(clients);
+      out.push({ ms, failedRequests, rps });
+      console.log(`ejection run ${run + 1}: ${ms} ms, ${failedRequests} failed requests at ${rps.toFixed(0)} req/s`);
+    }
+  } finally {
+    flaky.closeAllConnections();
+    flaky.close();
+  }
+  return out;
 }
 
 async function main(): Promise<void> {
@@ -164,6 +233,9 @@ async function main(): Promise<void> {
   children.push(...Object.values(peers));
   const wranglerToml = readFileSync(resolve(ROOT, "wrangler.toml"), "utf8");
   const compatibilityDate = /compatibility_date\s*=\s*"([^"]+)"/.exec(wranglerToml)?.[1] ?? "2026-11-01";
+  const compatibilityFlags = [...(/compatibility_flags\s*=\s*\[([^\]]*)\]/.exec(wranglerToml)?.[1] ?? "").matchAll(/"([^"]+)"/g)].map(
+    (m) => m[1] as string,
+  );
   // Written in the flat (v4) option shape, which Miniflare 5 converts to its own.
   const mf = new Miniflare(
     convertV4MiniflareOptions({
@@ -173,8 +245,12 @@ async function main(): Promise<void> {
           modules: true,
           scriptPath: resolve(WORK, "gateway/index.js"),
           compatibilityDate,
+          compatibilityFlags,
           kvNamespaces: ["CONFIG"],
-          durableObjects: { RATE_LIMITER: { className: "RateLimiter", useSQLite: true } },
+          durableObjects: {
+            RATE_LIMITER: { className: "RateLimiter", useSQLite: true },
+            BREAKER: { className: "ClusterBreaker", useSQLite: true },
+          },
           bindings: {
             ALLOW_PRIVATE_UPSTREAMS: "true",
             CONFIG_REFRESH_INTERVAL_MS: "500",
@@ -212,7 +288,7 @@ async function main(): Promise<void> {
     await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/`)).status > 0, `peer on ${port}`);
   }
 
-  const useConfig = (label: string, config: GatewayConfigInput) => async () => {
+  const publish = async (label: string, config: GatewayConfigInput) => {
     const published = await publishConfig(kv, config, { allowPrivateUpstreams: true });
     if (!published.ok) throw new Error(JSON.stringify(published.issues.slice(0, 3)));
     await waitFor(async () => {
@@ -220,6 +296,7 @@ async function main(): Promise<void> {
       return health.config.version === published.version;
     }, label);
   };
+  const useConfig = (label: string, config: GatewayConfigInput) => () => publish(label, config);
   const routed = (n: number) => useConfig(`${n} routes`, benchRoutes(n, origin));
   const jwtAuth = (tokenCacheSize: number) => ({
     route: { jwt: "bench-idp", claimHeaders: { sub: "x-user-id" } },
@@ -247,9 +324,10 @@ async function main(): Promise<void> {
   });
   const withLimit = (backend: "durable-object" | "upstash", mode: "exact" | "local-first") =>
     useConfig(`1,000 routes with a ${mode} limit on ${backend}`, benchRoutes(1_000, origin, { rateLimits: [limit(backend, mode)] }));
+  const withBreaker = useConfig("1,000 routes with a breaker", benchRoutes(1_000, origin, { breaker: {} }));
   const fullChain = useConfig(
     "full chain",
-    benchRoutes(1_000, origin, { auth: jwtAuth(10_000), rateLimits: [limit("durable-object", "local-first", "subject")] }),
+    benchRoutes(1_000, origin, { auth: jwtAuth(10_000), rateLimits: [limit("durable-object", "local-first", "subject")], breaker: {} }),
   );
   const one = { headers: { authorization: `Bearer ${token}` }, tokens: [token] };
   const many = { headers: { authorization: `Bearer ${pool[0]}` }, tokens: pool };
@@ -346,9 +424,18 @@ async function main(): Promise<void> {
       pid: workerd,
     },
     {
+      id: "eg-breaker",
+      contender: "edgegate",
+      name: "1,000 routes + circuit breaker (closed), default settings",
+      kind: "breaker",
+      url: atGateway,
+      setup: withBreaker,
+      pid: workerd,
+    },
+    {
       id: "eg-chain",
       contender: "edgegate",
-      name: `full chain: 1,000 routes + JWT (${TOKEN_POOL.toLocaleString("en")} tokens, cache on) + local-first limit per subject + claim header`,
+      name: `full chain: 1,000 routes + JWT (${TOKEN_POOL.toLocaleString("en")} tokens, cache on) + local-first limit per subject + claim header + breaker`,
       kind: "chain",
       url: atGateway,
       setup: fullChain,
@@ -412,6 +499,8 @@ async function main(): Promise<void> {
   const rss: Record<string, number> = {};
   const subrequests: Record<string, number> = {};
   const limiterCalls: Record<string, number> = {};
+  const breakerCalls: Record<string, number> = {};
+  let ejections: EjectionRun[] = [];
   try {
     for (let round = 0; round < settings.runs; round++) {
       for (const [index, c] of selected.entries()) {
@@ -456,9 +545,19 @@ async function main(): Promise<void> {
       if (c.expectStatus !== undefined) continue;
       await c.setup?.();
       await c.prime?.();
-      const callsBefore = await limiterCallCount(gateway);
+      const limiterBefore = await counterTotal(gateway, "rate_limit_backend_calls_total");
+      const breakerBefore = await counterTotal(gateway, "breaker_reports_total");
       subrequests[c.id] = await countOriginRequests(origin, c, 1_000);
-      if (c.kind === "limit" || c.kind === "chain") limiterCalls[c.id] = ((await limiterCallCount(gateway)) - callsBefore) / 1_000;
+      if (c.kind === "limit" || c.kind === "chain") {
+        limiterCalls[c.id] = ((await counterTotal(gateway, "rate_limit_backend_calls_total")) - limiterBefore) / 1_000;
+      }
+      if (c.kind === "breaker" || c.kind === "chain") {
+        breakerCalls[c.id] = ((await counterTotal(gateway, "breaker_reports_total")) - breakerBefore) / 1_000;
+      }
+    }
+    if (!only || only.test("eject")) {
+      console.log("time to ejection...");
+      ejections = await measureEjection(gateway, origin, (config) => publish("ejection cluster", config), settings.runs);
     }
     if (!only) {
       console.log("JWT verification cost inside workerd...");
@@ -488,6 +587,8 @@ async function main(): Promise<void> {
     rss,
     subrequests,
     limiterCalls,
+    breakerCalls,
+    ejections,
     minutes: (Date.now() - started) / 60_000,
   });
 }

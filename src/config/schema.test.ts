@@ -247,3 +247,70 @@ describe("parseConfig: rate limits", () => {
     ]);
   });
 });
+
+describe("parseConfig: circuit breaking and load shedding", () => {
+  const withCluster = (extra: Record<string, unknown>) => ({
+    ...valid,
+    clusters: { users: { targets: [{ url: "https://users.internal.example.com" }], ...extra } },
+  });
+
+  it("fills in the breaker defaults from an empty block", () => {
+    const result = parseConfig(withCluster({ breaker: {}, maxInFlight: 500, maxInFlightPerTarget: 100 }), strict);
+    expect(result.ok).toBe(true);
+    if (!result.ok) return;
+    expect(result.config.clusters.users?.breaker).toEqual({
+      failureWeight: 0.6,
+      latencyWeight: 0.4,
+      threshold: 0.7,
+      latencyFloorMs: 25,
+      maxLatencyRatio: 4,
+      halfLifeSec: 5,
+      minRequests: 20,
+      baseEjectionSec: 10,
+      maxEjectionSec: 300,
+      ejectionJitter: 0.2,
+      maxEjectionPercent: 50,
+      probes: 3,
+      probeSuccesses: 3,
+      reportIntervalMs: 1_000,
+      reportEveryRequests: 1_000,
+      objectTimeoutMs: 1_000,
+    });
+    expect(result.config.clusters.users?.maxInFlight).toBe(500);
+  });
+
+  it("names the field and the reason for each bad knob", () => {
+    const issues = issuesOf(
+      withCluster({
+        breaker: {
+          failureWeight: 1.5,
+          threshold: "high",
+          halfLifeSec: 0,
+          maxEjectionPercent: 101,
+          probes: 0,
+          reportIntervalMs: 10,
+          surprise: 1,
+        },
+        maxInFlight: 0,
+      }),
+    );
+    const at = (path: string) => issues.find((issue) => issue.path === `clusters.users.${path}`)?.message;
+    expect(at("breaker.failureWeight")).toBe("must be <= 1");
+    expect(at("breaker.threshold")).toBe("must be a number");
+    expect(at("breaker.halfLifeSec")).toBe("must be >= 1");
+    expect(at("breaker.maxEjectionPercent")).toBe("must be <= 100");
+    expect(at("breaker.probes")).toBe("must be >= 1");
+    expect(at("breaker.reportIntervalMs")).toBe("must be >= 100");
+    expect(at("breaker.surprise")).toBeDefined();
+    expect(at("maxInFlight")).toBe("must be >= 1");
+  });
+
+  it("checks knobs against each other", () => {
+    expect(issuesOf(withCluster({ breaker: { baseEjectionSec: 60, maxEjectionSec: 30 } }))).toEqual([
+      { path: "clusters.users.breaker.maxEjectionSec", message: "must be >= baseEjectionSec (60)" },
+    ]);
+    expect(issuesOf(withCluster({ breaker: { failureWeight: 0, latencyWeight: 0 } }))).toEqual([
+      { path: "clusters.users.breaker.failureWeight", message: "failureWeight and latencyWeight cannot both be 0" },
+    ]);
+  });
+});
