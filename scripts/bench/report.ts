@@ -272,7 +272,7 @@ export function writeReport(input: ReportInput): void {
       ];
     }),
     "",
-    `Time to ejection: a cluster of two targets (the origin nginx, and a Node server that answers 200 until told to answer 500) under steady load from 8 concurrent clients; the second target starts failing, and the clock stops when the gateway's own view (admin API, polled every 50 ms) has it open. Default settings: 5 s half-life, so the failure rate crosses 50% about one half-life after the failures start. ${
+    `Time to ejection: a cluster of two targets (the origin nginx, and a Node server that answers 200 until told to answer 500) under steady load from 8 concurrent clients; the second target starts failing, and the clock stops when the gateway's own view (admin API, polled every 50 ms) has it open. Default settings (5 s half-life): at normal latency the failure rate reaches the 50% that trips about one half-life after the failures start; a target already slower than its peers (the Node server beside nginx, here) carries a larger latency term and goes sooner. ${
       ejections.length === 0
         ? "Not measured in this run."
         : `Runs: ${ejections.map((e) => `${fixed(e.ms)} ms (${e.failedRequests} failed requests at ${fixed(e.rps)} req/s)`).join("; ")}.`
