@@ -84,7 +84,6 @@ interface TargetRecord {
   countsAt: number;
   /** The latency window being filled, closed into `p99Ms` once `latencyWindowMs` old. */
   window: SparseHistogram;
-  windowCount: number;
   windowStart: number;
   /** p99 smoothed across windows with the half-life; null until a window closes. */
   p99Ms: number | null;
@@ -113,7 +112,6 @@ function freshRecord(now: number): TargetRecord {
     failures: 0,
     countsAt: now,
     window: {},
-    windowCount: 0,
     windowStart: now,
     p99Ms: null,
     multiplier: 0,
@@ -192,7 +190,6 @@ export class ClusterBreakerState {
         record.requests += requests;
         record.failures += failures;
         mergeHistogram(record.window, outcomes.latency ?? {});
-        record.windowCount += requests;
       }
       for (const probe of outcomes.probes ?? []) this.#probeResult(record, probe, settings, now, random);
     }
@@ -267,7 +264,6 @@ export class ClusterBreakerState {
           record.p99Ms = record.p99Ms === null ? capped : record.p99Ms * keep + capped * (1 - keep);
         }
         record.window = {};
-        record.windowCount = 0;
         record.windowStart = now;
       }
       decayCounts(record, settings, now);
@@ -345,7 +341,6 @@ function resetStats(record: TargetRecord, now: number): void {
   record.failures = 0;
   record.countsAt = now;
   record.window = {};
-  record.windowCount = 0;
   record.windowStart = now;
   record.p99Ms = null;
   record.score = null;
