@@ -57,6 +57,18 @@ function run(
   return now;
 }
 
+/** Takes a lease on `key` and reports one probe under it. */
+function probe(state: ClusterBreakerState, key: string, ok: boolean, now: number, lease?: string): void {
+  const id = lease ?? (state.grant([key], settings, now)[key] ?? [])[0];
+  expect(id).toBeDefined();
+  state.ingest(
+    { targets: { [key]: { requests: 1, failures: ok ? 0 : 1, latency: {}, probes: [{ lease: id as string, ok }] } }, wants: [] },
+    settings,
+    now,
+    noJitter,
+  );
+}
+
 function fresh(keys: string[], now = 0): ClusterBreakerState {
   const state = ClusterBreakerState.restore(undefined);
   state.setTargets(keys, now);
@@ -158,14 +170,7 @@ describe("cluster breaker state", () => {
     now = state.view(now).targets.b?.retryAt as number;
     state.evaluate(settings, now, noJitter);
     for (let i = 0; i < settings.probeSuccesses; i++) {
-      const [lease] = state.grant(["b"], settings, now).b ?? [];
-      expect(lease).toBeDefined();
-      state.ingest(
-        { targets: { b: { requests: 1, failures: 0, latency: {}, probes: [{ lease: lease as string, ok: true }] } }, wants: [] },
-        settings,
-        now,
-        noJitter,
-      );
+      probe(state, "b", true, now);
     }
     const b = state.status().b;
     expect(b?.state).toBe("closed");
@@ -184,13 +189,7 @@ describe("cluster breaker state", () => {
       openFor.push((view?.retryAt as number) - now);
       now = view?.retryAt as number;
       state.evaluate(settings, now, noJitter);
-      const [lease] = state.grant(["b"], settings, now).b ?? [];
-      state.ingest(
-        { targets: { b: { requests: 1, failures: 1, latency: {}, probes: [{ lease: lease as string, ok: false }] } }, wants: [] },
-        settings,
-        now,
-        noJitter,
-      );
+      probe(state, "b", false, now);
     }
     // The first was measured partway through its 10 s; the failed probes then doubled and tripled it.
     expect(openFor[0]).toBeLessThanOrEqual(10_000);
@@ -201,13 +200,7 @@ describe("cluster breaker state", () => {
     now = state.view(now).targets.b?.retryAt as number;
     state.evaluate(settings, now, noJitter);
     for (let i = 0; i < 3; i++) {
-      const [lease] = state.grant(["b"], settings, now).b ?? [];
-      state.ingest(
-        { targets: { b: { requests: 1, failures: 0, latency: {}, probes: [{ lease: lease as string, ok: true }] } }, wants: [] },
-        settings,
-        now,
-        noJitter,
-      );
+      probe(state, "b", true, now);
     }
     now = run(state, now, 25, () => ({ a: healthy(), b: healthy() }));
     expect(state.status().b?.ejectionMultiplier).toBe(2);
@@ -218,12 +211,7 @@ describe("cluster breaker state", () => {
     let now = run(state, 0, 10, () => ({ a: healthy(), b: failing() }));
     now = state.view(now).targets.b?.retryAt as number;
     state.evaluate(settings, now, noJitter);
-    state.ingest(
-      { targets: { b: { requests: 1, failures: 0, latency: {}, probes: [{ lease: "forged", ok: true }] } }, wants: [] },
-      settings,
-      now,
-      noJitter,
-    );
+    probe(state, "b", true, now, "forged");
     expect(state.status().b?.state).toBe("half-open");
   });
 

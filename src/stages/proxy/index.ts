@@ -101,7 +101,6 @@ export const proxy = createMiddleware<AppEnv>(async (c) => {
   retry?.budget.recordRequest();
 
   const health = c.get("clusterHealth");
-  const clientGone = request.signal;
   const tried = new Set<number>();
   let lastFailure: AttemptFailure = "connect-failure";
   for (let attempt = 0; ; attempt++) {
@@ -124,7 +123,8 @@ export const proxy = createMiddleware<AppEnv>(async (c) => {
     health?.end(
       targetIndex,
       lease,
-      clientGone.aborted ? null : result.kind === "failure" || result.response.status >= 500 ? "failure" : "success",
+      // request.signal is read only for clusters that record outcomes.
+      health !== null && request.signal.aborted ? null : result.kind === "failure" || result.response.status >= 500 ? "failure" : "success",
       Date.now() - now,
     );
     if (bodyExceeded()) {
