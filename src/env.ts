@@ -36,6 +36,8 @@ export interface Variables {
   tracestate: string | null;
   route: CompiledRoute;
   routeParams: Extract<RouteLookup<CompiledRoute>, { kind: "matched" }>["params"];
+  /** The request's host, lower-case, without port: what routes match on. */
+  host: string;
   /** The normalized request path: matched against routes and, after rewriting, forwarded. */
   normalizedPath: string;
   /** Set by authenticate on routes with auth; unset elsewhere. */

@@ -1,6 +1,6 @@
 /**
  * edgegate's composition root: the order of the pipeline stages, and nothing else.
- * id -> route -> identity -> limits -> health -> proxy. Errors from any stage become problem+json in one place.
+ * id -> route -> identity -> limits -> coalesce -> health -> proxy. Errors from any stage become problem+json in one place.
  */
 import { Hono } from "hono";
 import type { AppEnv } from "./env.ts";
@@ -9,6 +9,7 @@ import { adminAuth, clusterStatus, metrics } from "./routes/admin.ts";
 import { health } from "./routes/health.ts";
 import { authenticate } from "./stages/authenticate/index.ts";
 import { breaker } from "./stages/breaker/index.ts";
+import { coalesce } from "./stages/coalesce/index.ts";
 import { matchRoute } from "./stages/match-route/index.ts";
 import { proxy } from "./stages/proxy/index.ts";
 import { rateLimit } from "./stages/rate-limit/index.ts";
@@ -25,7 +26,9 @@ app.get("/__gateway/admin/clusters/:name", clusterStatus);
 app.all("/__gateway/*", () => {
   throw new GatewayError("route-not-found");
 });
-app.all("*", matchRoute, authenticate, rateLimit, breaker, proxy);
+// Coalescing comes before health: a follower makes no upstream call, so it must not take an
+// in-flight slot or count as an outcome.
+app.all("*", matchRoute, authenticate, rateLimit, coalesce, breaker, proxy);
 
 app.onError((error, c) => {
   const id = c.get("requestId") ?? crypto.randomUUID();

@@ -4,6 +4,9 @@
  */
 import { type Balancer, LeastInFlight, WeightedRoundRobin } from "../lib/balancer.ts";
 import type { BreakerSettings } from "../lib/breaker/state.ts";
+import { FlightTable } from "../lib/coalesce/flights.ts";
+import { credentialHeaders } from "../lib/coalesce/key.ts";
+import type { CoalesceOutcome } from "../lib/coalesce/outcome.ts";
 import type { TokenSource } from "../lib/credentials.ts";
 import { ExpiringLru } from "../lib/expiring-lru.ts";
 import type { Identity } from "../lib/identity.ts";
@@ -21,6 +24,7 @@ import { keySetFor } from "../services/jwks/source.ts";
 import type {
   BreakerConfig,
   ClusterConfig,
+  CoalesceConfig,
   GatewayConfig,
   JwtProviderConfig,
   RateLimitPolicyConfig,
@@ -135,6 +139,39 @@ export interface CompiledRateLimit {
   metrics: Record<"allowed" | "denied" | "shadowDenied" | "failOpen" | "failClosed", string>;
 }
 
+/** Buckets of the followers-per-call histogram (Prometheus style: cumulative, `le` = at most). */
+export const FOLLOWER_BUCKETS = [0, 1, 4, 16, 64, 256, 1024] as const;
+
+export interface CompiledCoalesce {
+  varyHeaders: readonly string[];
+  public: boolean;
+  /** Request headers whose values (hashed) are part of the key unless the route is public. */
+  credentialHeaders: readonly string[];
+  maxResponseBytes: number;
+  passTtlMs: number;
+  /**
+   * Per snapshot, like the balancers: requests on a new config version start their own calls, and
+   * those on the old one finish theirs.
+   */
+  flights: FlightTable<CoalesceOutcome>;
+  /** Keys whose last answer could not be shared (Varnish's hit-for-pass): they skip the wait. */
+  pass: ExpiringLru<string, true>;
+  /** Counter keys, rendered once. */
+  metrics: {
+    /** What each request did: led a call, followed one, went alone (cap reached), skipped (pass mark, or not a read). */
+    role: Record<"leader" | "follower" | "alone" | "pass" | "bypass", string>;
+    /** How each led call ended for its followers. */
+    call: Record<"shared" | "unshareable" | "tooLarge" | "failed" | "alone", string>;
+    followerTimeouts: string;
+    varyMismatches: string;
+    /** Followers per call, as a histogram: waiters per upstream call = 1 + sum / count. */
+    followers: { buckets: ReadonlyArray<readonly [le: number, key: string]>; inf: string; sum: string; count: string };
+    /** Bytes held in shared answers being buffered now, and the most at once. */
+    bufferedBytes: string;
+    bufferedBytesPeak: string;
+  };
+}
+
 export interface CompiledRoute {
   id: string;
   cluster: CompiledCluster;
@@ -148,6 +185,7 @@ export interface CompiledRoute {
   rateLimits: readonly CompiledRateLimit[];
   /** The RateLimit-Policy value for the enforced policies; null when none is enforced. */
   rateLimitPolicyField: string | null;
+  coalesce: CompiledCoalesce | null;
 }
 
 export interface Snapshot {
@@ -318,6 +356,47 @@ function compileRateLimit(routeId: string, policy: RateLimitPolicyConfig): Compi
   };
 }
 
+/** Keys with a pass mark kept per route; the least recently used ones go first. */
+const PASS_ENTRIES = 10_000;
+
+function compileCoalesce(routeId: string, coalesce: CoalesceConfig, auth: CompiledAuth | null): CompiledCoalesce {
+  const own: string[] = [];
+  if (auth?.apiKey) own.push(auth.apiKey.header);
+  if (auth?.tokenSource.kind === "header") own.push(auth.tokenSource.name);
+  const key = (name: string, labels: Record<string, string> = {}) => metricKey(name, { route: routeId, ...labels });
+  const role = (r: string) => key("coalesce_requests_total", { role: r });
+  const call = (o: string) => key("coalesce_calls_total", { outcome: o });
+  return {
+    varyHeaders: coalesce.varyHeaders,
+    public: coalesce.public,
+    credentialHeaders: credentialHeaders(own),
+    maxResponseBytes: coalesce.maxResponseBytes,
+    passTtlMs: coalesce.passTtlMs,
+    flights: new FlightTable(coalesce.maxWaiters),
+    pass: new ExpiringLru(PASS_ENTRIES),
+    metrics: {
+      role: { leader: role("leader"), follower: role("follower"), alone: role("alone"), pass: role("pass"), bypass: role("bypass") },
+      call: {
+        shared: call("shared"),
+        unshareable: call("unshareable"),
+        tooLarge: call("too_large"),
+        failed: call("failed"),
+        alone: call("alone"),
+      },
+      followerTimeouts: key("coalesce_follower_timeouts_total"),
+      varyMismatches: key("coalesce_vary_mismatches_total"),
+      followers: {
+        buckets: FOLLOWER_BUCKETS.map((le) => [le, key("coalesce_followers_per_call_bucket", { le: String(le) })] as const),
+        inf: key("coalesce_followers_per_call_bucket", { le: "+Inf" }),
+        sum: key("coalesce_followers_per_call_sum"),
+        count: key("coalesce_followers_per_call_count"),
+      },
+      bufferedBytes: key("coalesce_buffered_bytes"),
+      bufferedBytesPeak: key("coalesce_buffered_bytes_peak"),
+    },
+  };
+}
+
 /** Compiles a validated config. Throws only on a bug: validation has already ruled out bad input. */
 export function compileConfig(config: GatewayConfig, version: string, now: () => number = Date.now): Snapshot {
   const clusters = new Map<string, CompiledCluster>();
@@ -330,6 +409,7 @@ export function compileConfig(config: GatewayConfig, version: string, now: () =>
     if (!cluster) throw new Error(`route ${route.id} names unknown cluster ${route.cluster}`);
     const retry = route.retry;
     const enforced = route.rateLimits.filter((policy) => !policy.shadow);
+    const auth = route.auth ? compileAuth(route.auth, providers) : null;
     const compiled: CompiledRoute = {
       id: route.id,
       cluster,
@@ -347,9 +427,10 @@ export function compileConfig(config: GatewayConfig, version: string, now: () =>
       allowHeaders: route.requestHeaders ? new Set(route.requestHeaders.allow) : null,
       maxBodyBytes: route.maxBodyBytes ?? null,
       upstreamPath: compileRewrite(route),
-      auth: route.auth ? compileAuth(route.auth, providers) : null,
+      auth,
       rateLimits: route.rateLimits.map((policy) => compileRateLimit(route.id, policy)),
       rateLimitPolicyField: enforced.length > 0 ? rateLimitPolicyField(enforced) : null,
+      coalesce: route.coalesce ? compileCoalesce(route.id, route.coalesce, auth) : null,
     };
     return {
       path: route.match.path,

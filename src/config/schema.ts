@@ -343,6 +343,24 @@ function createSchema(options: ConfigValidationOptions) {
     shadow: v.optional(v.boolean("must be true or false"), false),
   });
 
+  // Defaults and their reasoning: docs/coalescing.md.
+  const coalesceSchema = v.strictObject({
+    /** Request headers the upstream's answer depends on: callers that differ on one never share a call. */
+    varyHeaders: v.optional(v.pipe(v.array(headerName, "must be an array"), v.maxLength(16, "must have at most 16 headers")), []),
+    /**
+     * The answer is the same whoever asks: callers with different credentials may share a call
+     * (made with the first caller's credentials and claim headers). Unset, only callers with the
+     * same credential share.
+     */
+    public: v.optional(v.boolean("must be true or false"), false),
+    /** Largest body shared; a larger answer streams to its own caller, and the others make their own call. */
+    maxResponseBytes: v.optional(integer(0, 16 * 1024 * 1024), 1024 * 1024),
+    /** Most callers waiting on one upstream call; more make their own call. */
+    maxWaiters: v.optional(integer(1, 100_000), 1_000),
+    /** After an answer that could not be shared, calls for the same key skip coalescing this long (0: never). */
+    passTtlMs: v.optional(integer(0, 600_000), 5_000),
+  });
+
   const routeSchema = v.strictObject({
     id: v.pipe(v.string("must be a string"), v.regex(NAME, NAME_RULE)),
     match: v.strictObject({
@@ -410,6 +428,8 @@ function createSchema(options: ConfigValidationOptions) {
     ),
     maxBodyBytes: v.optional(integer(0, 2 ** 31)),
     auth: v.optional(authSchema),
+    /** Identical in-flight GET and HEAD requests share one upstream call. */
+    coalesce: v.optional(coalesceSchema),
     /** Evaluated in order on every request; a request must pass all enforced policies. */
     rateLimits: v.optional(v.pipe(v.array(rateLimitSchema, "must be an array"), v.maxLength(8, "must have at most 8 policies")), []),
   });
@@ -443,6 +463,7 @@ export type RouteAuthConfig = NonNullable<RouteConfig["auth"]>;
 export type JwtAlgorithm = (typeof JWT_ALGORITHMS)[number];
 export type RateLimitPolicyConfig = RouteConfig["rateLimits"][number];
 export type RateLimitAlgorithm = (typeof RATE_LIMIT_ALGORITHMS)[number];
+export type CoalesceConfig = NonNullable<RouteConfig["coalesce"]>;
 
 /** One validation problem: where in the document (e.g. `routes[2].match.path`) and why. */
 export interface ConfigIssue {
@@ -530,6 +551,13 @@ function crossFieldIssues(config: GatewayConfig): ConfigIssue[] {
           issues.push({ path: at(".auth.claimHeaders"), message: `'${name}' is the header the credential arrives in` });
         }
       });
+    }
+    if (
+      route.coalesce !== undefined &&
+      route.match.methods !== undefined &&
+      !route.match.methods.some((m) => m === "GET" || m === "HEAD")
+    ) {
+      issues.push({ path: at(".coalesce"), message: "only applies to GET and HEAD, and the route matches neither" });
     }
     rateLimitIssues(route, at, issues);
     const { rewrite } = route;

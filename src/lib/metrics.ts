@@ -17,6 +17,11 @@ export function count(key: string, by = 1): void {
   counters.set(key, (counters.get(key) ?? 0) + by);
 }
 
+/** Raises the gauge `key` to `value` if that is more than it holds: a high-water mark. */
+export function countMax(key: string, value: number): void {
+  if (value > (counters.get(key) ?? 0)) counters.set(key, value);
+}
+
 /** Every counter of this isolate, sorted by key. */
 export function counterSnapshot(): Record<string, number> {
   return Object.fromEntries([...counters.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));

@@ -109,6 +109,40 @@ function handle(state: OriginState, req: IncomingMessage, res: ServerResponse) {
     );
     return;
   }
+  if (route === "/coalesce") {
+    // A slow read that counts its hits and says which request it answered, so a test can tell
+    // one shared answer from many. Query knobs set the headers that decide whether it may be shared.
+    const hit = bump(state, key);
+    const bytes = Number(q.get("bytes") ?? 0);
+    const finish = () => {
+      if (q.get("fail") === "reset") return req.socket.destroy();
+      if (q.get("fail") === "hang") return;
+      const headers: Record<string, string> = { "x-origin-hit": String(hit) };
+      if (q.has("setCookie")) headers["set-cookie"] = `session=${hit}; HttpOnly`;
+      if (q.has("cacheControl")) headers["cache-control"] = q.get("cacheControl") as string;
+      if (q.has("vary")) headers.vary = q.get("vary") as string;
+      if (bytes > 0) {
+        res.writeHead(Number(q.get("status") ?? 200), { "content-type": "application/octet-stream", ...headers });
+        void writePattern(res, bytes).then(() => res.end());
+        return;
+      }
+      json(
+        res,
+        Number(q.get("status") ?? 200),
+        {
+          hit,
+          key,
+          authorization: req.headers.authorization ?? null,
+          cookie: req.headers.cookie ?? null,
+          lang: req.headers["accept-language"] ?? null,
+        },
+        headers,
+      );
+    };
+    const timer = setTimeout(finish, Number(q.get("ms") ?? 200));
+    res.on("close", () => clearTimeout(timer));
+    return;
+  }
   if (route === "/slow") {
     bump(state, key);
     const timer = setTimeout(() => json(res, 200, { slow: true }), Number(q.get("ms") ?? 1000));

@@ -91,6 +91,15 @@ describe("proxy: errors", () => {
     expect(text).toContain("chunk 0");
     expect(text).not.toContain("chunk 19");
   });
+
+  it("lets a body stream past the route's header deadline when the cluster has a response timeout", async () => {
+    // The header deadline (300 ms) must stop applying once the headers are in: only the response
+    // timeout (10 s) bounds the body.
+    await applyConfig(simpleConfig({ timeoutMs: 300 }, { responseTimeoutMs: 10_000, connectTimeoutMs: 300 }));
+    const res = await gateway("/trickle?chunks=10&intervalMs=100");
+    expect(res.status).toBe(200);
+    expect(await res.text()).toContain("chunk 9");
+  });
 });
 
 describe("proxy: retries", () => {

@@ -61,7 +61,8 @@ export const matchRoute = createMiddleware<AppEnv>(async (c, next) => {
   );
   if (!snapshot) throw new GatewayError("config-unavailable", "The gateway has no valid configuration loaded.", { "retry-after": "5" });
 
-  const lookup = snapshot.table.lookup(requestHost(url), method, normalized.path);
+  const host = requestHost(url);
+  const lookup = snapshot.table.lookup(host, method, normalized.path);
   if (lookup.kind === "not-found") throw new GatewayError("route-not-found");
   if (lookup.kind === "method-not-allowed") {
     throw new GatewayError("method-not-allowed", `${method} is not allowed on this route.`, { allow: lookup.allow.join(", ") });
@@ -70,5 +71,6 @@ export const matchRoute = createMiddleware<AppEnv>(async (c, next) => {
   c.set("route", lookup.payload);
   c.set("routeParams", lookup.params);
   c.set("normalizedPath", normalized.path);
+  c.set("host", host);
   await next();
 });

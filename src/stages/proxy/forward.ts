@@ -20,6 +20,8 @@ export interface AttemptRequest {
   body: ReadableStream<Uint8Array> | null;
   /** Epoch ms by which response headers must have arrived (the route deadline). */
   deadline: number;
+  /** The body will be read by the Worker (buffered), not only passed through to the client. */
+  bodyReadInWorker: boolean;
 }
 
 /**
@@ -31,9 +33,20 @@ export async function sendAttempt(cluster: CompiledCluster, request: AttemptRequ
   const headersBudgetMs = Math.min(cluster.connectTimeoutMs, request.deadline - started);
   if (headersBudgetMs <= 0) return { kind: "failure", failure: "timeout" };
 
-  // A native timeout signal: no JS timer to set and clear per request. Once the headers are in,
-  // its firing no longer affects the response (workerd does not abort a body via the fetch signal).
-  const signal = AbortSignal.timeout(headersBudgetMs);
+  // The fetch signal also aborts a body that JS code reads (a native pass-through is not affected):
+  // when the body will be read here (a response timeout, buffering for coalescing), the header
+  // deadline is a timer cleared once the headers are in. Otherwise a native timeout signal: no JS
+  // timer to set and clear per request.
+  const readsBody = request.bodyReadInWorker || cluster.responseTimeoutMs !== null;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let signal: AbortSignal;
+  if (readsBody) {
+    const controller = new AbortController();
+    timer = setTimeout(() => controller.abort(new DOMException("The upstream did not answer in time.", "TimeoutError")), headersBudgetMs);
+    signal = controller.signal;
+  } else {
+    signal = AbortSignal.timeout(headersBudgetMs);
+  }
   let response: Response;
   try {
     response = await fetch(request.target.origin + request.target.basePath + request.pathAndQuery, {
@@ -46,6 +59,8 @@ export async function sendAttempt(cluster: CompiledCluster, request: AttemptRequ
     });
   } catch {
     return { kind: "failure", failure: signal.aborted ? "timeout" : "connect-failure" };
+  } finally {
+    if (timer !== undefined) clearTimeout(timer);
   }
   if (response.body === null || cluster.responseTimeoutMs === null) return { kind: "response", response, body: response.body };
   return { kind: "response", response, body: limitDuration(response.body, cluster.responseTimeoutMs - (Date.now() - started)) };

@@ -116,9 +116,15 @@ export const proxy = createMiddleware<AppEnv>(async (c) => {
 
     cluster.balancer.started(targetIndex);
     const lease = health?.begin(targetIndex) ?? null;
-    const result = await sendAttempt(cluster, { target, pathAndQuery, method, headers, body, deadline }).finally(() =>
-      cluster.balancer.finished(targetIndex),
-    );
+    const result = await sendAttempt(cluster, {
+      target,
+      pathAndQuery,
+      method,
+      headers,
+      body,
+      deadline,
+      bodyReadInWorker: route.coalesce !== null,
+    }).finally(() => cluster.balancer.finished(targetIndex));
     // Upstream 4xx is the client's doing, and an attempt its client abandoned proves nothing.
     health?.end(
       targetIndex,

@@ -1,0 +1,199 @@
+/**
+ * Stage 5: request coalescing. On a route that opts in, identical GET and HEAD requests in flight
+ * at once share one upstream call: the first (the leader) goes on down the chain, later ones (the
+ * followers) wait for its outcome.
+ *
+ * Workers let no request read another's stream or Response, so the leader buffers an answer that
+ * may be shared (up to the route's maxResponseBytes) into one Blob, and every waiter wraps that
+ * Blob in a Response of its own. An answer that is too large or belongs to one caller (Set-Cookie,
+ * private, no-store, Vary: *) streams to the leader alone, its followers make their own calls, and
+ * the key skips coalescing for passTtlMs. The leader's call runs under its waitUntil, so a leader
+ * whose client goes away still finishes it for the others; a follower waits at most the route's
+ * timeout. The stage sits before the breaker: a follower makes no upstream call, so it neither
+ * holds an in-flight slot nor counts as an outcome, and a failing call counts once.
+ */
+import type { Context, Next } from "hono";
+import { createMiddleware } from "hono/factory";
+import type { CompiledCoalesce } from "../../config/compile.ts";
+import type { AppEnv } from "../../env.ts";
+import { GatewayError } from "../../errors.ts";
+import type { Flight } from "../../lib/coalesce/flights.ts";
+import { credentialDigest, credentialMaterial, requestKey } from "../../lib/coalesce/key.ts";
+import type { CoalesceOutcome } from "../../lib/coalesce/outcome.ts";
+import { matchesVary, unshareableReason, varyNames, varyValues } from "../../lib/coalesce/response.ts";
+import type { HeaderPairs } from "../../lib/headers.ts";
+import { count, countMax } from "../../lib/metrics.ts";
+import { withTimeout } from "../../lib/timeout.ts";
+import { bufferUpTo } from "./buffer.ts";
+
+type CoalesceContext = Context<AppEnv>;
+
+function pathAndQuery(c: CoalesceContext): string {
+  const url = c.req.url;
+  const q = url.indexOf("?");
+  return q === -1 ? c.get("normalizedPath") : c.get("normalizedPath") + url.slice(q);
+}
+
+async function coalesceKey(c: CoalesceContext, policy: CompiledCoalesce): Promise<string> {
+  const headers = c.req.raw.headers;
+  const key = requestKey(c.req.method, c.get("host"), pathAndQuery(c), headers, policy.varyHeaders);
+  if (policy.public) return key;
+  const credential = credentialMaterial(headers, policy.credentialHeaders);
+  return credential === null ? key : `${key}\u0000${await credentialDigest(credential)}`;
+}
+
+/** A Response of this request's own around the shared answer. */
+function sharedResponse(outcome: Extract<CoalesceOutcome, { kind: "shared" }>, requestId: string): Response {
+  const headers: HeaderPairs = [...outcome.headers, ["x-request-id", requestId]];
+  return new Response(outcome.body, { status: outcome.status, statusText: outcome.statusText, headers });
+}
+
+function observeFollowers(policy: CompiledCoalesce, followers: number): void {
+  const m = policy.metrics.followers;
+  for (const [le, key] of m.buckets) if (followers <= le) count(key);
+  count(m.inf);
+  count(m.sum, followers);
+  count(m.count);
+}
+
+interface LeaderResult {
+  outcome: CoalesceOutcome;
+  /** How the call ended, for coalesce_calls_total. */
+  label: keyof CompiledCoalesce["metrics"]["call"];
+  /** A failure after the chain answered (the body broke off while buffering): the leader's own error too. */
+  leaderError: GatewayError | null;
+}
+
+function markPass(policy: CompiledCoalesce, key: string): void {
+  if (policy.passTtlMs > 0) policy.pass.set(key, true, Date.now() + policy.passTtlMs);
+}
+
+/** Sets the leader's response outright: Hono's setter would otherwise merge the old one's headers in. */
+function replaceResponse(c: CoalesceContext, response: Response): void {
+  c.res = undefined;
+  c.res = response;
+}
+
+/** Runs the rest of the chain for the leader and turns what came back into the followers' outcome. */
+async function leaderCall(c: CoalesceContext, next: Next, policy: CompiledCoalesce, key: string): Promise<LeaderResult> {
+  await next();
+  const error = c.error;
+  // The chain's errors were already answered by onError; followers get the same problem, their own id on it.
+  if (error instanceof GatewayError) {
+    return {
+      outcome: { kind: "failed", code: error.code, detail: error.detail, headers: error.headers },
+      label: "failed",
+      leaderError: null,
+    };
+  }
+  if (error !== undefined) return { outcome: { kind: "alone" }, label: "alone", leaderError: null };
+
+  const response = c.res;
+  const declared = response.headers.get("content-length");
+  const unshareable = unshareableReason(response.status, response.headers);
+  if (unshareable !== null || (declared !== null && Number(declared) > policy.maxResponseBytes && c.req.method !== "HEAD")) {
+    markPass(policy, key);
+    return { outcome: { kind: "alone" }, label: unshareable !== null ? "unshareable" : "tooLarge", leaderError: null };
+  }
+
+  const headers: HeaderPairs = [];
+  let body: Blob | null = null;
+  if (c.req.method === "HEAD") {
+    // A HEAD answer's Content-Length describes the GET body; there is no body of its own to share.
+    await response.body?.cancel();
+    for (const pair of response.headers) if (pair[0] !== "x-request-id") headers.push(pair);
+  } else {
+    if (response.body !== null) {
+      let held = 0;
+      const buffered = await bufferUpTo(response.body, policy.maxResponseBytes, (bytes) => {
+        held += bytes;
+        count(policy.metrics.bufferedBytes, bytes);
+        countMax(policy.metrics.bufferedBytesPeak, held);
+      }).finally(() => count(policy.metrics.bufferedBytes, -held));
+      if (buffered.kind === "failed") {
+        const failure = new GatewayError("upstream-unavailable", "The upstream could not be reached.");
+        const outcome: CoalesceOutcome = { kind: "failed", code: failure.code, detail: failure.detail, headers: failure.headers };
+        return { outcome, label: "failed", leaderError: failure };
+      }
+      if (buffered.kind === "too-large") {
+        markPass(policy, key);
+        replaceResponse(c, new Response(buffered.body, response));
+        return { outcome: { kind: "alone" }, label: "tooLarge", leaderError: null };
+      }
+      body = buffered.body;
+    }
+    // Each Response built from the Blob sets its own length; the request id is each caller's own.
+    for (const pair of response.headers) if (pair[0] !== "x-request-id" && pair[0] !== "content-length") headers.push(pair);
+  }
+  const outcome: CoalesceOutcome = {
+    kind: "shared",
+    status: response.status,
+    statusText: response.statusText,
+    headers,
+    body,
+    vary: varyValues(varyNames(response.headers.get("vary")), c.req.raw.headers),
+  };
+  replaceResponse(c, sharedResponse(outcome, c.get("requestId")));
+  return { outcome, label: "shared", leaderError: null };
+}
+
+async function lead(c: CoalesceContext, next: Next, policy: CompiledCoalesce, key: string, flight: Flight<CoalesceOutcome>) {
+  count(policy.metrics.role.leader);
+  // Stays as it is only if the chain itself threw: the followers then make their own calls.
+  let result: LeaderResult = { outcome: { kind: "alone" }, label: "alone", leaderError: null };
+  const call = leaderCall(c, next, policy, key)
+    .then((done) => {
+      result = done;
+    })
+    .finally(() => {
+      const followers = policy.flights.land(key, flight, result.outcome);
+      count(policy.metrics.call[result.label]);
+      observeFollowers(policy, followers);
+    });
+  // The followers depend on this call: it must finish even if the leader's own client goes away.
+  c.executionCtx.waitUntil(call.catch(() => {}));
+  await call;
+  if (result.leaderError !== null) throw result.leaderError;
+}
+
+async function follow(c: CoalesceContext, next: Next, policy: CompiledCoalesce, flight: Flight<CoalesceOutcome>, timeoutMs: number) {
+  count(policy.metrics.role.follower);
+  let outcome: CoalesceOutcome;
+  try {
+    // The timer also keeps this request's own event pending, so the runtime does not take a wait
+    // on another request's promise for a hang.
+    outcome = await withTimeout(flight.promise, timeoutMs, () => new GatewayError("upstream-timeout"));
+  } catch {
+    count(policy.metrics.followerTimeouts);
+    throw new GatewayError("upstream-timeout", "The upstream did not answer in time.");
+  }
+  if (outcome.kind === "failed") throw new GatewayError(outcome.code, outcome.detail, outcome.headers);
+  if (outcome.kind === "alone") return next();
+  if (!matchesVary(outcome.vary, c.req.raw.headers)) {
+    count(policy.metrics.varyMismatches);
+    return next();
+  }
+  c.res = sharedResponse(outcome, c.get("requestId"));
+}
+
+export const coalesce = createMiddleware<AppEnv>(async function coalesce(c, next) {
+  const route = c.get("route");
+  const policy = route.coalesce;
+  if (policy === null) return next();
+  const request = c.req.raw;
+  // Writes always reach the upstream; a Range answers one client's slice.
+  if ((request.method !== "GET" && request.method !== "HEAD") || request.body !== null || request.headers.has("range")) {
+    count(policy.metrics.role.bypass);
+    return next();
+  }
+  const key = await coalesceKey(c, policy);
+  if (policy.pass.get(key, Date.now()) !== undefined) {
+    count(policy.metrics.role.pass);
+    return next();
+  }
+  const joined = policy.flights.join(key);
+  if (joined.role === "leader") return lead(c, next, policy, key, joined.flight);
+  if (joined.role === "follower") return follow(c, next, policy, joined.flight, route.timeoutMs);
+  count(policy.metrics.role.alone);
+  return next();
+});
