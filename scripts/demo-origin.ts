@@ -30,7 +30,8 @@ export async function startDemoOrigin(port: number, host = "127.0.0.1"): Promise
       const found = users[user[1] ?? ""];
       return found ? send(200, found) : send(404, { error: "no such user" });
     }
-    if (url.pathname === "/users") return send(200, Object.values(users));
+    // A slow list query, so that concurrent calls overlap and the gateway's coalescing shows.
+    if (url.pathname === "/users") return void setTimeout(() => send(200, Object.values(users)), 150);
     if (url.pathname === "/.well-known/jwks.json") return send(200, jwks);
     if (url.pathname === "/demo/token") {
       const token = await new SignJWT({ scope: url.searchParams.get("scope") ?? "orders:read" })

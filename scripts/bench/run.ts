@@ -16,6 +16,7 @@ import type { GatewayConfigInput } from "../../src/config/schema.ts";
 import { publishConfig } from "../../src/config/store.ts";
 import { freePorts } from "../lib/free-port.ts";
 import { startLocalUpstash } from "../lib/local-upstash.ts";
+import { type CoalesceRun, measureCoalescing } from "./coalesce.ts";
 import { AUDIENCE, benchIdentityProvider, ISSUER, pacedLua, TOKEN_POOL, tokenPoolLua } from "./identity.ts";
 import { measureMatch } from "./match.ts";
 import { measureStage, measureVerify } from "./micro.ts";
@@ -197,7 +198,8 @@ async function main(): Promise<void> {
     nodeJwtPort,
     upstashPort,
     redisPort,
-  ] = (await freePorts(11)) as [number, number, number, number, number, number, number, number, number, number, number];
+    slowOriginPort,
+  ] = (await freePorts(12)) as [number, number, number, number, number, number, number, number, number, number, number, number];
   const nginx = startNginx(WORK, originPort, LOAD_CPU, idp.jwks);
   // Upstash policies talk to Debian's redis-server behind the Upstash REST API, beside the origin.
   const upstash = await startLocalUpstash({ port: upstashPort, redisPort });
@@ -501,6 +503,7 @@ async function main(): Promise<void> {
   const limiterCalls: Record<string, number> = {};
   const breakerCalls: Record<string, number> = {};
   let ejections: EjectionRun[] = [];
+  let coalescing: CoalesceRun[] = [];
   try {
     for (let round = 0; round < settings.runs; round++) {
       for (const [index, c] of selected.entries()) {
@@ -559,6 +562,16 @@ async function main(): Promise<void> {
       console.log("time to ejection...");
       ejections = await measureEjection(gateway, origin, (config) => publish("ejection cluster", config), settings.runs);
     }
+    if (!only || only.test("coalesce")) {
+      console.log("request coalescing on a skewed read workload...");
+      coalescing = await measureCoalescing(gateway, slowOriginPort, (config) => publish("coalescing routes", config), {
+        connections: 64,
+        seconds: settings.seconds,
+        runs: settings.runs,
+        loadCpu: LOAD_CPU,
+        work: WORK,
+      });
+    }
     if (!only) {
       console.log("JWT verification cost inside workerd...");
       verify = await measureVerify(`http://127.0.0.1:${ports.authBench}`, workerd, settings.runs);
@@ -589,6 +602,7 @@ async function main(): Promise<void> {
     limiterCalls,
     breakerCalls,
     ejections,
+    coalescing,
     minutes: (Date.now() - started) / 60_000,
   });
 }

@@ -314,3 +314,48 @@ describe("parseConfig: circuit breaking and load shedding", () => {
     ]);
   });
 });
+
+describe("parseConfig: coalescing", () => {
+  const withCoalesce = (coalesce: unknown, match: object = { path: "/users/:id" }) => ({
+    ...valid,
+    routes: [{ ...valid.routes[0], match, coalesce }],
+  });
+
+  it("fills in the defaults from an empty block", () => {
+    const result = parseConfig(withCoalesce({}), strict);
+    expect(result.ok && result.config.routes[0]?.coalesce).toEqual({
+      varyHeaders: [],
+      public: false,
+      maxResponseBytes: 1024 * 1024,
+      maxWaiters: 1_000,
+      passTtlMs: 5_000,
+    });
+    const off = parseConfig(valid, strict);
+    expect(off.ok && off.config.routes[0]?.coalesce).toBeUndefined();
+  });
+
+  it("lower-cases the varying headers", () => {
+    const result = parseConfig(withCoalesce({ varyHeaders: ["Accept-Language"] }), strict);
+    expect(result.ok && result.config.routes[0]?.coalesce?.varyHeaders).toEqual(["accept-language"]);
+  });
+
+  it("names the field and the reason for each bad knob", () => {
+    const issues = issuesOf(
+      withCoalesce({ varyHeaders: ["bad header\r\n"], public: "yes", maxResponseBytes: -1, maxWaiters: 0, passTtlMs: 1.5, extra: 1 }),
+    );
+    const at = (path: string) => issues.find((issue) => issue.path === `routes[0].coalesce.${path}`)?.message;
+    expect(at("varyHeaders[0]")).toBe("must be a header field name");
+    expect(at("public")).toBe("must be true or false");
+    expect(at("maxResponseBytes")).toBe("must be >= 0");
+    expect(at("maxWaiters")).toBe("must be >= 1");
+    expect(at("passTtlMs")).toBe("must be an integer");
+    expect(at("extra")).toBeDefined();
+  });
+
+  it("refuses coalescing on a route that matches neither GET nor HEAD", () => {
+    expect(issuesOf(withCoalesce({}, { path: "/users/:id", methods: ["POST", "PUT"] }))).toEqual([
+      { path: "routes[0].coalesce", message: "only applies to GET and HEAD, and the route matches neither" },
+    ]);
+    expect(parseConfig(withCoalesce({}, { path: "/users/:id", methods: ["HEAD", "POST"] }), strict).ok).toBe(true);
+  });
+});
