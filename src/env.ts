@@ -2,12 +2,14 @@
  * Bindings and variables of the Worker, read and validated once per isolate.
  */
 
-import type { CompiledRoute } from "./config/compile.ts";
+import type { CompiledObservability, CompiledRoute } from "./config/compile.ts";
 import type { ConfigValidationOptions } from "./config/schema.ts";
 import type { ClusterBreaker } from "./durable-objects/cluster-breaker.ts";
+import type { ConfigPublisher } from "./durable-objects/config-publisher.ts";
 import type { RateLimiter } from "./durable-objects/rate-limiter.ts";
 import type { HeaderPairs } from "./lib/headers.ts";
 import type { Identity } from "./lib/identity.ts";
+import type { RequestRecord } from "./lib/request-record.ts";
 import type { RouteLookup } from "./lib/route-table.ts";
 import type { ClusterHealth } from "./services/breaker/cluster-health.ts";
 
@@ -27,10 +29,18 @@ export interface Bindings {
   UPSTASH_REDIS_REST_TOKEN?: string;
   /** Secret: the bearer token of /__gateway/admin/*. Unset, the admin surface does not exist (404). */
   ADMIN_TOKEN?: string;
+  /** Serializes admin publishes (optimistic concurrency on the config version). */
+  CONFIG_PUBLISHER?: DurableObjectNamespace<ConfigPublisher>;
+  /** Workers Analytics Engine: one data point per request. Unbound, points go to an in-memory ring. */
+  METRICS?: AnalyticsEngineDataset;
 }
 
 /** Per-request values the stages hand on, in pipeline order. */
 export interface Variables {
+  /** What the stages decided, for the access log, metrics and Server-Timing. */
+  record: RequestRecord;
+  /** The serving snapshot's observability settings; unset until a snapshot is loaded. */
+  observability: CompiledObservability | undefined;
   requestId: string;
   traceparent: string;
   tracestate: string | null;

@@ -8,10 +8,15 @@ const PROBLEMS = {
   "invalid-path": { status: 400, title: "Invalid request path" },
   "route-not-found": { status: 404, title: "No route matches this request" },
   "cluster-not-found": { status: 404, title: "No such cluster" },
+  "not-found": { status: 404, title: "No such resource" },
   unauthorized: { status: 401, title: "Authentication required" },
   forbidden: { status: 403, title: "Insufficient scope" },
   "method-not-allowed": { status: 405, title: "Method not allowed" },
+  "precondition-failed": { status: 412, title: "The config changed since you read it" },
   "payload-too-large": { status: 413, title: "Request body too large" },
+  "unsupported-media-type": { status: 415, title: "Unsupported media type" },
+  "invalid-config": { status: 422, title: "Invalid configuration" },
+  "precondition-required": { status: 428, title: "Precondition required" },
   "rate-limited": { status: 429, title: "Too many requests" },
   "internal-error": { status: 500, title: "Internal gateway error" },
   "upstream-unavailable": { status: 502, title: "Upstream unavailable" },
@@ -35,20 +40,29 @@ export class GatewayError extends Error {
   readonly code: ProblemCode;
   readonly detail: string | undefined;
   readonly headers: Record<string, string>;
+  /** RFC 9457 extension members (e.g. `issues` of an invalid config); must be safe to show a client. */
+  readonly extensions: Record<string, unknown> | undefined;
 
-  constructor(code: ProblemCode, detail?: string, headers: Record<string, string> = {}) {
+  constructor(code: ProblemCode, detail?: string, headers: Record<string, string> = {}, extensions?: Record<string, unknown>) {
     super(detail ?? PROBLEMS[code].title);
     this.name = "GatewayError";
     this.code = code;
     this.detail = detail;
     this.headers = headers;
+    this.extensions = extensions;
   }
 }
 
 /** Renders a problem+json response. Never includes stacks, upstream addresses or exception text. */
-export function problemResponse(code: ProblemCode, requestId: string, detail?: string, headers: Record<string, string> = {}): Response {
+export function problemResponse(
+  code: ProblemCode,
+  requestId: string,
+  detail?: string,
+  headers: Record<string, string> = {},
+  extensions?: Record<string, unknown>,
+): Response {
   const { status, title } = PROBLEMS[code];
-  const body: Record<string, unknown> = { type: problemType(code), title, status };
+  const body: Record<string, unknown> = { ...extensions, type: problemType(code), title, status };
   if (detail !== undefined) body.detail = detail;
   body.requestId = requestId;
   return new Response(JSON.stringify(body), {

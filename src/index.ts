@@ -6,22 +6,48 @@ import { Hono } from "hono";
 import type { AppEnv } from "./env.ts";
 import { GatewayError, problemResponse } from "./errors.ts";
 import { adminAuth, clusterStatus, metrics } from "./routes/admin.ts";
+import {
+  editEntry,
+  getConfig,
+  getEntry,
+  getVersion,
+  listVersions,
+  publishConfigDocument,
+  rollback,
+  validateConfig,
+} from "./routes/admin-config.ts";
+import { statusPage } from "./routes/admin-page.ts";
 import { health } from "./routes/health.ts";
 import { authenticate } from "./stages/authenticate/index.ts";
 import { breaker } from "./stages/breaker/index.ts";
 import { coalesce } from "./stages/coalesce/index.ts";
 import { matchRoute } from "./stages/match-route/index.ts";
+import { observe } from "./stages/observe/index.ts";
 import { proxy } from "./stages/proxy/index.ts";
 import { rateLimit } from "./stages/rate-limit/index.ts";
 import { requestId } from "./stages/request-id/index.ts";
 
 const app = new Hono<AppEnv>();
 
+app.use(observe);
 app.use(requestId);
 app.get("/__gateway/health", health);
 app.use("/__gateway/admin/*", adminAuth);
 app.get("/__gateway/admin/metrics", metrics);
 app.get("/__gateway/admin/clusters/:name", clusterStatus);
+app.get("/__gateway/admin/", statusPage);
+app.get("/__gateway/admin/config", getConfig);
+app.put("/__gateway/admin/config", publishConfigDocument);
+app.post("/__gateway/admin/config/validate", validateConfig);
+app.get("/__gateway/admin/config/versions", listVersions);
+app.get("/__gateway/admin/config/versions/:version", getVersion);
+app.post("/__gateway/admin/config/rollback", rollback);
+app.get("/__gateway/admin/config/routes/:name", getEntry("route"));
+app.put("/__gateway/admin/config/routes/:name", editEntry("route", "put"));
+app.delete("/__gateway/admin/config/routes/:name", editEntry("route", "delete"));
+app.get("/__gateway/admin/config/clusters/:name", getEntry("cluster"));
+app.put("/__gateway/admin/config/clusters/:name", editEntry("cluster", "put"));
+app.delete("/__gateway/admin/config/clusters/:name", editEntry("cluster", "delete"));
 // The gateway's own namespace: never proxied, whatever the routes say.
 app.all("/__gateway/*", () => {
   throw new GatewayError("route-not-found");
@@ -32,7 +58,7 @@ app.all("*", matchRoute, authenticate, rateLimit, coalesce, breaker, proxy);
 
 app.onError((error, c) => {
   const id = c.get("requestId") ?? crypto.randomUUID();
-  if (error instanceof GatewayError) return problemResponse(error.code, id, error.detail, error.headers);
+  if (error instanceof GatewayError) return problemResponse(error.code, id, error.detail, error.headers, error.extensions);
   // Anything else is a gateway bug: log it for the operator, tell the client nothing about it.
   console.error(
     JSON.stringify({
@@ -47,4 +73,5 @@ app.onError((error, c) => {
 
 export default app;
 export { ClusterBreaker } from "./durable-objects/cluster-breaker.ts";
+export { ConfigPublisher } from "./durable-objects/config-publisher.ts";
 export { RateLimiter } from "./durable-objects/rate-limiter.ts";

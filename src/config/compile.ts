@@ -186,6 +186,19 @@ export interface CompiledRoute {
   /** The RateLimit-Policy value for the enforced policies; null when none is enforced. */
   rateLimitPolicyField: string | null;
   coalesce: CompiledCoalesce | null;
+  /** `http_responses_total{route,class}` keys, by status class (index 1 = 1xx ... 5 = 5xx). */
+  responseCounters: readonly string[];
+}
+
+/** The config's observability block in the units the code uses. */
+export interface CompiledObservability {
+  accessLog: { sampleRate: number; errors: boolean };
+  serverTiming: boolean;
+}
+
+/** Response counter keys by status class for `route` ("-": requests no route matched). */
+export function responseCounterKeys(route: string): readonly string[] {
+  return [0, 1, 2, 3, 4, 5].map((n) => metricKey("http_responses_total", { route, class: `${n}xx` }));
 }
 
 export interface Snapshot {
@@ -195,6 +208,7 @@ export interface Snapshot {
   routeCount: number;
   table: RouteTable<CompiledRoute>;
   clusters: ReadonlyMap<string, CompiledCluster>;
+  observability: CompiledObservability;
 }
 
 function compileBreaker(breaker: BreakerConfig): CompiledBreaker {
@@ -431,6 +445,7 @@ export function compileConfig(config: GatewayConfig, version: string, now: () =>
       rateLimits: route.rateLimits.map((policy) => compileRateLimit(route.id, policy)),
       rateLimitPolicyField: enforced.length > 0 ? rateLimitPolicyField(enforced) : null,
       coalesce: route.coalesce ? compileCoalesce(route.id, route.coalesce, auth) : null,
+      responseCounters: responseCounterKeys(route.id),
     };
     return {
       path: route.match.path,
@@ -440,5 +455,9 @@ export function compileConfig(config: GatewayConfig, version: string, now: () =>
     };
   });
 
-  return { version, compiledAt: now(), routeCount: entries.length, table: new RouteTable(entries), clusters };
+  const observability: CompiledObservability = {
+    accessLog: { sampleRate: config.observability.accessLog.sampleRate, errors: config.observability.accessLog.errors },
+    serverTiming: config.observability.serverTiming,
+  };
+  return { version, compiledAt: now(), routeCount: entries.length, table: new RouteTable(entries), clusters, observability };
 }

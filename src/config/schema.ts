@@ -434,8 +434,23 @@ function createSchema(options: ConfigValidationOptions) {
     rateLimits: v.optional(v.pipe(v.array(rateLimitSchema, "must be an array"), v.maxLength(8, "must have at most 8 policies")), []),
   });
 
+  const observabilitySchema = v.strictObject({
+    accessLog: v.optional(
+      v.strictObject({
+        /** Share of requests written to the access log, 0 to 1. */
+        sampleRate: v.optional(fraction(0, 1), 0.01),
+        /** Log every request the gateway answered with a 5xx or that met an upstream 5xx, whatever the sample. */
+        errors: v.optional(v.boolean("must be true or false"), true),
+      }),
+      {},
+    ),
+    /** Server-Timing on responses: the gateway's own time and the upstream's. Off by default: it tells clients about upstream latency. */
+    serverTiming: v.optional(v.boolean("must be true or false"), false),
+  });
+
   return v.strictObject(
     {
+      observability: v.optional(observabilitySchema, {}),
       clusters: v.record(v.pipe(v.string(), v.regex(NAME, `cluster names ${NAME_RULE}`)), clusterSchema, "must be an object of clusters"),
       routes: v.pipe(v.array(routeSchema, "must be an array"), v.maxLength(20_000, "must have at most 20000 routes")),
       jwtProviders: v.optional(
@@ -464,6 +479,7 @@ export type JwtAlgorithm = (typeof JWT_ALGORITHMS)[number];
 export type RateLimitPolicyConfig = RouteConfig["rateLimits"][number];
 export type RateLimitAlgorithm = (typeof RATE_LIMIT_ALGORITHMS)[number];
 export type CoalesceConfig = NonNullable<RouteConfig["coalesce"]>;
+export type ObservabilityConfig = GatewayConfig["observability"];
 
 /** One validation problem: where in the document (e.g. `routes[2].match.path`) and why. */
 export interface ConfigIssue {

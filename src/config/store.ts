@@ -58,15 +58,47 @@ async function newConfigVersion(text: string, now: number = Date.now()): Promise
     .replace(/\.\d+Z$/, "Z")}-${hash}`;
 }
 
-export type PublishResult = { ok: true; version: string } | { ok: false; issues: ConfigIssue[] };
+/** The version the pointer names, or null when no config was ever published. */
+export async function readPointer(kv: ConfigKv): Promise<string | null> {
+  return (await kv.get(CONFIG_POINTER_KEY))?.trim() || null;
+}
 
-/** Validates and publishes a config. An invalid config is refused and KV is left untouched. */
-export async function publishConfig(kv: ConfigKv, document: unknown, options: ConfigValidationOptions): Promise<PublishResult> {
-  const parsed = parseConfig(document, options);
-  if (!parsed.ok) return { ok: false, issues: parsed.issues };
+/** One stored version's document as published (defaults not filled in); null when not stored. */
+export async function readVersionDocument(kv: ConfigKv, version: string): Promise<unknown | null> {
+  if (!VERSION.test(version)) return null;
+  const text = await kv.get(configVersionKey(version));
+  if (text === null) return null;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return null;
+  }
+}
+
+/** Writes a document as a new immutable version, without making it current. Validate it first. */
+export async function storeVersion(kv: ConfigKv, document: unknown): Promise<string> {
   const text = JSON.stringify(document);
   const version = await newConfigVersion(text);
   await kv.put(configVersionKey(version), text);
+  return version;
+}
+
+/** Makes `version` (already stored) the current one: what every isolate loads next. */
+export async function pointTo(kv: ConfigKv, version: string): Promise<void> {
   await kv.put(CONFIG_POINTER_KEY, version);
+}
+
+export type PublishResult = { ok: true; version: string } | { ok: false; issues: ConfigIssue[] };
+
+/**
+ * Validates and publishes a config, version first and pointer last. An invalid config is refused
+ * and KV is left untouched. No concurrency control: the admin API publishes through the
+ * ConfigPublisher object, which serializes publishes and checks the expected version.
+ */
+export async function publishConfig(kv: ConfigKv, document: unknown, options: ConfigValidationOptions): Promise<PublishResult> {
+  const parsed = parseConfig(document, options);
+  if (!parsed.ok) return { ok: false, issues: parsed.issues };
+  const version = await storeVersion(kv, document);
+  await pointTo(kv, version);
   return { ok: true, version };
 }

@@ -11,6 +11,7 @@ import type { TargetStatus } from "../lib/breaker/state.ts";
 import { counterSnapshot } from "../lib/metrics.ts";
 import { withTimeout } from "../lib/timeout.ts";
 import { existingClusterHealth } from "../services/breaker/cluster-health.ts";
+import { localDataPoints } from "../services/metrics/sink.ts";
 
 const encoder = new TextEncoder();
 
@@ -23,22 +24,43 @@ async function sameSecret(presented: string, expected: string): Promise<boolean>
   return crypto.subtle.timingSafeEqual(a, b);
 }
 
+/**
+ * The token a request presents: a Bearer token (API clients, the CLI) or, for browsers on the
+ * status page, the password of Basic credentials (RFC 7617; the user name is ignored).
+ */
+function presentedToken(header: string): string | null {
+  const bearer = /^Bearer[ ]+([^\s]+)\s*$/i.exec(header);
+  if (bearer) return bearer[1] as string;
+  const basic = /^Basic[ ]+([A-Za-z0-9+/=]+)\s*$/i.exec(header);
+  if (!basic) return null;
+  let decoded: string;
+  try {
+    decoded = atob(basic[1] as string);
+  } catch {
+    return null;
+  }
+  const colon = decoded.indexOf(":");
+  return colon === -1 ? null : decoded.slice(colon + 1);
+}
+
 export async function adminAuth(c: Context<AppEnv>, next: Next): Promise<void> {
   const expected = c.env.ADMIN_TOKEN;
   if (!expected) throw new GatewayError("route-not-found");
-  const header = c.req.header("authorization") ?? "";
-  const match = /^Bearer[ ]+([^\s]+)\s*$/i.exec(header);
-  if (match === null || !(await sameSecret(match[1] as string, expected))) {
+  const presented = presentedToken(c.req.header("authorization") ?? "");
+  if (presented === null || !(await sameSecret(presented, expected))) {
     throw new GatewayError("unauthorized", "The admin API needs the admin bearer token.", {
-      "www-authenticate": 'Bearer realm="edgegate-admin"',
+      "www-authenticate": 'Bearer realm="edgegate-admin", Basic realm="edgegate-admin", charset="UTF-8"',
     });
   }
   await next();
 }
 
-/** GET /__gateway/admin/metrics: this isolate's counters. */
+/** GET /__gateway/admin/metrics: this isolate's counters and its latest per-request data points. */
 export function metrics(c: Context<AppEnv>): Response {
-  return c.json({ isolateCounters: counterSnapshot() }, 200, { "cache-control": "no-store", "x-request-id": c.get("requestId") });
+  return c.json({ isolateCounters: counterSnapshot(), dataPoints: localDataPoints.recent() }, 200, {
+    "cache-control": "no-store",
+    "x-request-id": c.get("requestId"),
+  });
 }
 
 /**

@@ -74,6 +74,8 @@ export const authenticate = createMiddleware<AppEnv>(async function authenticate
   const auth = c.get("route").auth;
   if (auth === null) return next();
 
+  const record = c.get("record");
+  record.auth = "refused";
   const identity = await identify(auth, c.req.raw, c.env, (p) => c.executionCtx.waitUntil(p));
   if (auth.scopes.length > 0 && !auth.scopes.every((scope) => identity.scopes.has(scope))) {
     const scope = auth.scopes.join(" ");
@@ -91,5 +93,6 @@ export const authenticate = createMiddleware<AppEnv>(async function authenticate
     c.set("identityHeaders", pairs);
   }
   c.set("identity", identity);
+  record.auth = identity.method;
   await next();
 });

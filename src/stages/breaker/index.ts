@@ -16,11 +16,14 @@ export const breaker = createMiddleware<AppEnv>(async function breaker(c, next) 
 
   const background = (work: Promise<unknown>) => c.executionCtx.waitUntil(work);
   const unavailable = health.check(Date.now());
+  const record = c.get("record");
   if (unavailable !== null) {
+    record.breaker = unavailable.reason === "overloaded" ? "upstream-overloaded" : "no-healthy-upstream";
     // The refusal may have asked for probe leases: let the report carry the wish.
     health.maybeReport(Date.now(), c.env.BREAKER, background);
     throw unavailableError(unavailable);
   }
+  record.breaker = "routed";
   health.enter();
   try {
     await next();

@@ -180,18 +180,22 @@ export const coalesce = createMiddleware<AppEnv>(async function coalesce(c, next
   const route = c.get("route");
   const policy = route.coalesce;
   if (policy === null) return next();
+  const record = c.get("record");
   const request = c.req.raw;
   // Writes always reach the upstream; a Range answers one client's slice.
   if ((request.method !== "GET" && request.method !== "HEAD") || request.body !== null || request.headers.has("range")) {
     count(policy.metrics.role.bypass);
+    record.coalesce = "bypass";
     return next();
   }
   const key = await coalesceKey(c, policy);
   if (policy.pass.get(key, Date.now()) !== undefined) {
     count(policy.metrics.role.pass);
+    record.coalesce = "pass";
     return next();
   }
   const joined = policy.flights.join(key);
+  record.coalesce = joined.role;
   if (joined.role === "leader") return lead(c, next, policy, key, joined.flight);
   if (joined.role === "follower") return follow(c, next, policy, joined.flight, route.timeoutMs);
   count(policy.metrics.role.alone);

@@ -60,6 +60,9 @@ export const matchRoute = createMiddleware<AppEnv>(async (c, next) => {
     (p) => c.executionCtx.waitUntil(p),
   );
   if (!snapshot) throw new GatewayError("config-unavailable", "The gateway has no valid configuration loaded.", { "retry-after": "5" });
+  c.set("observability", snapshot.observability);
+  const record = c.get("record");
+  record.path = normalized.path;
 
   const host = requestHost(url);
   const lookup = snapshot.table.lookup(host, method, normalized.path);
@@ -68,6 +71,8 @@ export const matchRoute = createMiddleware<AppEnv>(async (c, next) => {
     throw new GatewayError("method-not-allowed", `${method} is not allowed on this route.`, { allow: lookup.allow.join(", ") });
   }
 
+  record.routeId = lookup.payload.id;
+  record.cluster = lookup.payload.cluster.name;
   c.set("route", lookup.payload);
   c.set("routeParams", lookup.params);
   c.set("normalizedPath", normalized.path);

@@ -101,6 +101,7 @@ export const proxy = createMiddleware<AppEnv>(async (c) => {
   retry?.budget.recordRequest();
 
   const health = c.get("clusterHealth");
+  const record = c.get("record");
   const tried = new Set<number>();
   let lastFailure: AttemptFailure = "connect-failure";
   for (let attempt = 0; ; attempt++) {
@@ -125,13 +126,18 @@ export const proxy = createMiddleware<AppEnv>(async (c) => {
       deadline,
       bodyReadInWorker: route.coalesce !== null,
     }).finally(() => cluster.balancer.finished(targetIndex));
+    record.target = target.key;
+    record.attempts = attempt + 1;
+    const elapsedMs = Date.now() - now;
+    record.upstreamMs = elapsedMs;
+    record.upstreamStatus = result.kind === "response" ? result.response.status : null;
     // Upstream 4xx is the client's doing, and an attempt its client abandoned proves nothing.
     health?.end(
       targetIndex,
       lease,
       // request.signal is read only for clusters that record outcomes.
       health !== null && request.signal.aborted ? null : result.kind === "failure" || result.response.status >= 500 ? "failure" : "success",
-      Date.now() - now,
+      elapsedMs,
     );
     if (bodyExceeded()) {
       if (result.kind === "response") await result.body?.cancel();

@@ -46,6 +46,8 @@ export const rateLimit = createMiddleware<AppEnv>(async function rateLimit(c, ne
 
   const headers = c.req.raw.headers;
   const identity = c.get("identity");
+  const record = c.get("record");
+  record.rateLimit = "allowed";
   const items: string[] = [];
   let refusal: { policy: CompiledRateLimit; retryAt: number } | null = null;
   let unavailable: CompiledRateLimit | null = null;
@@ -61,11 +63,13 @@ export const rateLimit = createMiddleware<AppEnv>(async function rateLimit(c, ne
       if (!policy.shadow) items.push(rateLimitItem(policy.id, decision.remaining, decision.resetAt, now));
     } else if (decision.kind === "denied") {
       if (policy.shadow) {
+        record.rateLimit = "shadow-denied";
         count(policy.metrics.shadowDenied);
         logThrottled(policy.metrics.shadowDenied, now, () => ({ event: "rate_limit.shadow_denied", ...about() }));
         continue;
       }
       count(policy.metrics.denied);
+      record.rateLimit = "denied";
       items.push(rateLimitItem(policy.id, 0, decision.resetAt, now));
       refusal = { policy, retryAt: decision.retryAt };
       break;
@@ -73,6 +77,7 @@ export const rateLimit = createMiddleware<AppEnv>(async function rateLimit(c, ne
       const closed = policy.onFailure === "closed" && !policy.shadow;
       const metric = closed ? policy.metrics.failClosed : policy.metrics.failOpen;
       count(metric);
+      record.rateLimit = closed ? "fail-closed" : "fail-open";
       logThrottled(metric, now, () => ({
         event: closed ? "rate_limit.fail_closed" : "rate_limit.fail_open",
         ...about(),

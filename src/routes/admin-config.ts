@@ -1,0 +1,202 @@
+/**
+ * /__gateway/admin/config*: read, validate, publish and roll back the config, and edit one route or
+ * cluster at a time. Reads come from KV; every write goes through the ConfigPublisher object, which
+ * runs publishes one at a time and refuses one whose expected version is no longer current (412),
+ * so two admins never overwrite each other's change unseen.
+ *
+ * Optimistic concurrency uses HTTP preconditions (RFC 9110 section 13.1): the current version is
+ * the ETag; a write carries `If-Match: "<version>"`, `If-None-Match: *` for the very first publish,
+ * or `If-Match: *` to publish over whatever is current. A write with none of them gets 428.
+ */
+import type { Context } from "hono";
+import { diffConfigs } from "../config/diff.ts";
+import { deleteCluster, deleteRoute, type EditResult, findCluster, findRoute, putCluster, putRoute } from "../config/edit.ts";
+import { parseConfig } from "../config/schema.ts";
+import { readPointer, readVersionDocument } from "../config/store.ts";
+import type { Expectation, PublishAction, PublishOutcome } from "../durable-objects/config-publisher.ts";
+import { type AppEnv, gatewaySettings } from "../env.ts";
+import { GatewayError } from "../errors.ts";
+
+type AdminContext = Context<AppEnv>;
+
+/** Configs are at most 20,000 routes; this leaves room and stays under KV's 25 MiB value limit. */
+const MAX_DOCUMENT_BYTES = 10 * 1024 * 1024;
+
+const etag = (version: string) => `"${version}"`;
+
+function json(c: AdminContext, body: unknown, status: 200 | 201 = 200, version?: string | null): Response {
+  const headers: Record<string, string> = { "cache-control": "no-store", "x-request-id": c.get("requestId") };
+  if (version) headers.etag = etag(version);
+  return c.json(body, status, headers);
+}
+
+/** The JSON body of a write: at most MAX_DOCUMENT_BYTES, declared as JSON, and parseable. */
+async function jsonBody(c: AdminContext): Promise<unknown> {
+  const type = c.req.header("content-type") ?? "";
+  if (!/^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i.test(type)) {
+    throw new GatewayError("unsupported-media-type", "Send the body as application/json.");
+  }
+  const declared = Number(c.req.header("content-length") ?? 0);
+  if (declared > MAX_DOCUMENT_BYTES) throw new GatewayError("payload-too-large", `The body may be at most ${MAX_DOCUMENT_BYTES} bytes.`);
+  const text = await c.req.text();
+  if (text.length > MAX_DOCUMENT_BYTES) throw new GatewayError("payload-too-large", `The body may be at most ${MAX_DOCUMENT_BYTES} bytes.`);
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new GatewayError("bad-request", "The body is not valid JSON.");
+  }
+}
+
+function jsonObject(value: unknown, what: string): Record<string, unknown> {
+  if (typeof value !== "object" || value === null || Array.isArray(value))
+    throw new GatewayError("bad-request", `The body must be ${what} object.`);
+  return value as Record<string, unknown>;
+}
+
+/** The caller's expectation from If-Match / If-None-Match; 428 when it sent neither. */
+function expectation(c: AdminContext): Expectation {
+  const ifMatch = c.req.header("if-match")?.trim();
+  const ifNoneMatch = c.req.header("if-none-match")?.trim();
+  if (ifMatch === "*") return { kind: "any" };
+  if (ifMatch !== undefined) {
+    const version = /^(?:W\/)?"([^"]*)"$/.exec(ifMatch)?.[1];
+    if (version === undefined)
+      throw new GatewayError("bad-request", 'If-Match must be a quoted version, as in If-Match: "20261201T120000Z-1a2b3c4d", or *.');
+    return { kind: "version", version };
+  }
+  if (ifNoneMatch === "*") return { kind: "none" };
+  throw new GatewayError(
+    "precondition-required",
+    'Say which version you changed: If-Match: "<version>" (the ETag of GET /__gateway/admin/config), If-None-Match: * for the first publish, or If-Match: * to publish over any version.',
+  );
+}
+
+function publisher(c: AdminContext) {
+  const namespace = c.env.CONFIG_PUBLISHER;
+  if (namespace === undefined) {
+    throw new GatewayError("config-unavailable", "The CONFIG_PUBLISHER Durable Object binding is missing: the admin API cannot publish.");
+  }
+  return namespace.get(namespace.idFromName("config"));
+}
+
+function invalid(issues: Array<{ path: string; message: string }>): GatewayError {
+  return new GatewayError("invalid-config", `The config has ${issues.length} problem${issues.length === 1 ? "" : "s"}.`, {}, { issues });
+}
+
+/** Turns a publisher outcome into the response, or the problem it stands for. */
+function published(c: AdminContext, outcome: PublishOutcome, status: 200 | 201 = 201, extra: Record<string, unknown> = {}): Response {
+  switch (outcome.kind) {
+    case "published":
+      return json(c, { version: outcome.version, previous: outcome.previous, ...extra }, status, outcome.version);
+    case "conflict":
+      throw new GatewayError(
+        "precondition-failed",
+        "Another publish changed the config since the version you named; read it again and reapply your change.",
+        outcome.current ? { etag: etag(outcome.current) } : {},
+        { currentVersion: outcome.current },
+      );
+    case "invalid":
+      throw invalid(outcome.issues);
+    case "version-not-found":
+      throw new GatewayError("not-found", "No config version of that name is stored.");
+  }
+}
+
+/** The current version and its document; 404 when nothing was ever published. */
+async function current(c: AdminContext): Promise<{ version: string; document: unknown }> {
+  const version = await readPointer(c.env.CONFIG);
+  const document = version === null ? null : await readVersionDocument(c.env.CONFIG, version);
+  if (version === null || document === null) throw new GatewayError("not-found", "No config has been published yet.");
+  return { version, document };
+}
+
+/** GET /config: the current document as published, its version as the ETag. */
+export async function getConfig(c: AdminContext): Promise<Response> {
+  const { version, document } = await current(c);
+  return json(c, { version, config: document }, 200, version);
+}
+
+/** POST /config/validate: a dry run; 200 with a summary, or 422 with every problem's field path. */
+export async function validateConfig(c: AdminContext): Promise<Response> {
+  const document = await jsonBody(c);
+  const parsed = parseConfig(document, gatewaySettings(c.env).validation);
+  if (!parsed.ok) throw invalid(parsed.issues);
+  let changes = null;
+  const version = await readPointer(c.env.CONFIG);
+  if (version !== null) changes = diffConfigs(await readVersionDocument(c.env.CONFIG, version), document);
+  return json(c, {
+    valid: true,
+    routes: parsed.config.routes.length,
+    clusters: Object.keys(parsed.config.clusters).length,
+    againstVersion: version,
+    changes,
+  });
+}
+
+/** PUT /config: publishes a whole document as a new version. */
+export async function publishConfigDocument(c: AdminContext): Promise<Response> {
+  const expected = expectation(c);
+  const document = await jsonBody(c);
+  return published(c, await publisher(c).publish(document, expected, "publish", null));
+}
+
+/** GET /config/versions: what the publisher made current, newest first. */
+export async function listVersions(c: AdminContext): Promise<Response> {
+  const [history, version] = await Promise.all([publisher(c).history(), readPointer(c.env.CONFIG)]);
+  return json(c, { current: version, versions: history }, 200, version);
+}
+
+/** GET /config/versions/:version: one stored version's document. */
+export async function getVersion(c: AdminContext): Promise<Response> {
+  const version = c.req.param("version") ?? "";
+  const document = await readVersionDocument(c.env.CONFIG, version);
+  if (document === null) throw new GatewayError("not-found", "No config version of that name is stored.");
+  return json(c, { version, config: document });
+}
+
+/** POST /config/rollback {"version": "..."}: makes an earlier version current again. */
+export async function rollback(c: AdminContext): Promise<Response> {
+  const expected = expectation(c);
+  const body = jsonObject(await jsonBody(c), "a JSON");
+  if (typeof body.version !== "string" || body.version === "")
+    throw new GatewayError("bad-request", 'The body must name the version: {"version": "..."}.');
+  return published(c, await publisher(c).rollback(body.version, expected), 200);
+}
+
+type Kind = "route" | "cluster";
+
+const finders = { route: findRoute, cluster: findCluster };
+
+/** GET /config/routes/:id and /config/clusters/:name: one entry of the current config. */
+export function getEntry(kind: Kind) {
+  return async function getConfigEntry(c: AdminContext): Promise<Response> {
+    const name = c.req.param("name") ?? "";
+    const { version, document } = await current(c);
+    const entry = finders[kind](document, name);
+    if (entry === undefined) throw new GatewayError("not-found", `The current config has no ${kind} '${name}'.`);
+    return json(c, { version, [kind]: entry }, 200, version);
+  };
+}
+
+/**
+ * PUT and DELETE of one route or cluster: the current document, edited, validated and published as
+ * a new version. The expected version is the caller's If-Match, or else the version the edit was
+ * made on, so a publish in between makes this one fail (412) instead of being overwritten.
+ */
+export function editEntry(kind: Kind, operation: "put" | "delete") {
+  return async function editConfigEntry(c: AdminContext): Promise<Response> {
+    const name = c.req.param("name") ?? "";
+    const hasPrecondition = c.req.header("if-match") !== undefined || c.req.header("if-none-match") !== undefined;
+    const body = operation === "put" ? jsonObject(await jsonBody(c), `a ${kind}`) : null;
+    const { version, document } = await current(c);
+    const expected: Expectation = hasPrecondition ? expectation(c) : { kind: "version", version };
+    let edit: EditResult;
+    if (kind === "route") edit = body ? putRoute(document, name, body) : deleteRoute(document, name);
+    else edit = body ? putCluster(document, name, body) : deleteCluster(document, name);
+    if (edit.kind === "not-found") throw new GatewayError("not-found", `The current config has no ${kind} '${name}'.`);
+    if (edit.kind === "not-a-config") throw new GatewayError("config-unavailable", "The current config document is not an object.");
+    const action: PublishAction = "edit";
+    const outcome = await publisher(c).publish(edit.document, expected, action, `${operation} ${kind} ${name}`);
+    return published(c, outcome, edit.created ? 201 : 200, { [kind]: name, created: edit.created });
+  };
+}

@@ -1,0 +1,35 @@
+/**
+ * Stage 0, around everything else: opens the request's record, which later stages fill in, and
+ * once the response is ready turns it into what operators see: the access log line (sampled, every
+ * error kept), one metrics data point, per-route response counters, and Server-Timing when the
+ * config asks for it.
+ */
+import { createMiddleware } from "hono/factory";
+import { responseCounterKeys } from "../../config/compile.ts";
+import type { AppEnv } from "../../env.ts";
+import { count } from "../../lib/metrics.ts";
+import { accessLogLine, dataPoint, newRequestRecord, sampled, serverTiming } from "../../lib/request-record.ts";
+import { metricsSink } from "../../services/metrics/sink.ts";
+
+/** Counters of requests no route matched (404s, 405s, bad paths, the gateway's own endpoints). */
+const UNROUTED = responseCounterKeys("-");
+
+export const observe = createMiddleware<AppEnv>(async function observe(c, next) {
+  const record = newRequestRecord(c.req.method, Date.now());
+  c.set("record", record);
+  await next();
+
+  const response = c.res;
+  const status = response.status;
+  const now = Date.now();
+  const counters = record.routeId !== null ? c.get("route").responseCounters : UNROUTED;
+  count(counters[Math.floor(status / 100)] ?? (counters[0] as string));
+  metricsSink(c.env.METRICS).write(dataPoint(record, status, now));
+
+  const settings = c.get("observability");
+  if (settings === undefined) return;
+  if (settings.serverTiming) response.headers.append("server-timing", serverTiming(record, now));
+  if (sampled(status, record, settings.accessLog, Math.random())) {
+    console.log(JSON.stringify(accessLogLine(record, { status, requestId: c.get("requestId"), traceparent: c.get("traceparent"), now })));
+  }
+});
