@@ -12,25 +12,47 @@ process.env.EDGEGATE_TEST_UPSTASH_PORT = String(upstashPort);
 process.env.EDGEGATE_TEST_UPSTASH_TOKEN = upstashToken;
 
 export default defineConfig({
-  plugins: [
-    cloudflareTest({
-      wrangler: { configPath: "./wrangler.toml" },
-      miniflare: {
-        bindings: {
-          // Tests route to origins on 127.0.0.1 and must see config changes at once.
-          ALLOW_PRIVATE_UPSTREAMS: "true",
-          CONFIG_REFRESH_INTERVAL_MS: "0",
-          UPSTASH_REDIS_REST_URL: `http://127.0.0.1:${upstashPort}`,
-          UPSTASH_REDIS_REST_TOKEN: upstashToken,
-          ADMIN_TOKEN: "test-admin-token",
+  test: {
+    reporters: ["default", new SummaryReporter()],
+    projects: [
+      {
+        // The Worker and its tests inside workerd, against real local origins, KV and Durable Objects.
+        plugins: [
+          cloudflareTest({
+            wrangler: { configPath: "./wrangler.toml" },
+            miniflare: {
+              bindings: {
+                // Tests route to origins on 127.0.0.1 and must see config changes at once.
+                ALLOW_PRIVATE_UPSTREAMS: "true",
+                CONFIG_REFRESH_INTERVAL_MS: "0",
+                UPSTASH_REDIS_REST_URL: `http://127.0.0.1:${upstashPort}`,
+                UPSTASH_REDIS_REST_TOKEN: upstashToken,
+                ADMIN_TOKEN: "test-admin-token",
+              },
+            },
+          }),
+        ],
+        test: {
+          name: "workers",
+          globalSetup: ["./test/global-setup.ts"],
+          include: ["src/**/*.test.ts", "test/integration/**/*.test.ts"],
+          testTimeout: 30_000,
         },
       },
-    }),
-  ],
-  test: {
-    globalSetup: ["./test/global-setup.ts"],
-    include: ["src/**/*.test.ts", "test/**/*.test.ts"],
-    testTimeout: 30_000,
-    reporters: ["default", new SummaryReporter()],
+      {
+        // From the outside, as an operator would: the deploy bundle served by workerd on a port,
+        // driven by the CLI and by a real browser.
+        test: {
+          name: "e2e",
+          environment: "node",
+          globalSetup: ["./test/e2e/global-setup.ts"],
+          include: ["test/e2e/**/*.test.ts"],
+          // One gateway serves every file, and each publishes configs: one file at a time.
+          fileParallelism: false,
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
+        },
+      },
+    ],
   },
 });

@@ -49,7 +49,8 @@ export async function adminAuth(c: Context<AppEnv>, next: Next): Promise<void> {
   const presented = presentedToken(c.req.header("authorization") ?? "");
   if (presented === null || !(await sameSecret(presented, expected))) {
     throw new GatewayError("unauthorized", "The admin API needs the admin bearer token.", {
-      "www-authenticate": 'Bearer realm="edgegate-admin", Basic realm="edgegate-admin", charset="UTF-8"',
+      // Basic first: browsers take the first scheme they support; API clients just send the bearer token.
+      "www-authenticate": 'Basic realm="edgegate-admin", charset="UTF-8", Bearer realm="edgegate-admin"',
     });
   }
   await next();

@@ -1,0 +1,61 @@
+/**
+ * Starts the gateway as it is deployed: the bundle `wrangler deploy --dry-run` builds, served by
+ * workerd (through Miniflare) on a free loopback port, with its KV namespace and Durable Objects,
+ * an admin token and the production validation rules (no private upstreams).
+ */
+import { execFileSync } from "node:child_process";
+import { mkdirSync, readFileSync, rmSync } from "node:fs";
+import { resolve } from "node:path";
+import { convertV4MiniflareOptions, Miniflare } from "miniflare";
+import type { TestProject } from "vitest/node";
+import { freePort } from "../../scripts/lib/free-port.ts";
+
+const ROOT = resolve(import.meta.dirname, "../..");
+const WORK = resolve(ROOT, ".e2e");
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    e2eGatewayUrl: string;
+    e2eAdminToken: string;
+  }
+}
+
+export default async function setup(project: TestProject) {
+  rmSync(WORK, { recursive: true, force: true });
+  mkdirSync(WORK, { recursive: true });
+  execFileSync("wrangler", ["deploy", "--dry-run", "--outdir", resolve(WORK, "gateway")], { cwd: ROOT, stdio: "ignore" });
+  const wranglerToml = readFileSync(resolve(ROOT, "wrangler.toml"), "utf8");
+  const compatibilityDate = /compatibility_date\s*=\s*"([^"]+)"/.exec(wranglerToml)?.[1] ?? "2026-11-01";
+  const compatibilityFlags = [...(/compatibility_flags\s*=\s*\[([^\]]*)\]/.exec(wranglerToml)?.[1] ?? "").matchAll(/"([^"]+)"/g)].map(
+    (m) => m[1] as string,
+  );
+  const port = await freePort();
+  const token = `e2e-${crypto.randomUUID()}`;
+  const mf = new Miniflare(
+    convertV4MiniflareOptions({
+      workers: [
+        {
+          name: "gateway",
+          modules: true,
+          scriptPath: resolve(WORK, "gateway/index.js"),
+          compatibilityDate,
+          compatibilityFlags,
+          kvNamespaces: ["CONFIG"],
+          durableObjects: {
+            RATE_LIMITER: { className: "RateLimiter", useSQLite: true },
+            BREAKER: { className: "ClusterBreaker", useSQLite: true },
+            CONFIG_PUBLISHER: { className: "ConfigPublisher", useSQLite: true },
+          },
+          bindings: { ADMIN_TOKEN: token, ALLOW_PRIVATE_UPSTREAMS: "false", CONFIG_REFRESH_INTERVAL_MS: "0" },
+          unsafeDirectSockets: [{ host: "127.0.0.1", port }],
+        },
+      ],
+    }),
+  );
+  await mf.ready;
+  project.provide("e2eGatewayUrl", `http://127.0.0.1:${port}`);
+  project.provide("e2eAdminToken", token);
+  return async () => {
+    await mf.dispose();
+  };
+}
