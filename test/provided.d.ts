@@ -6,6 +6,9 @@ declare module "vitest" {
     jwksPort: number;
     /** The local Upstash REST endpoint; `/__control/redis/{stop,start}` steers its Redis. */
     upstashUrl: string;
+    /** End-to-end tests: the gateway bundle served by workerd, and its admin token. */
+    e2eGatewayUrl: string;
+    e2eAdminToken: string;
   }
 }
 

@@ -49,7 +49,10 @@ function config(routes: string[], timeoutMs = 15_000) {
 }
 
 async function adminJson(path: string): Promise<Record<string, unknown>> {
-  return (await (await fetch(`${url}/__gateway/admin${path}`, { headers: { authorization: `Bearer ${token}` } })).json()) as Record<string, unknown>;
+  return (await (await fetch(`${url}/__gateway/admin${path}`, { headers: { authorization: `Bearer ${token}` } })).json()) as Record<
+    string,
+    unknown
+  >;
 }
 
 describe("edgegate CLI", () => {
@@ -57,7 +60,10 @@ describe("edgegate CLI", () => {
     const ok = await cli(["validate", configFile(config(["users"]))]);
     expect(ok.code).toBe(0);
     expect(ok.stdout).toContain("valid (1 routes, 1 clusters)");
-    const bad = await cli(["validate", configFile({ clusters: { api: { targets: [{ url: "ftp://x" }] } }, routes: [{ id: "a", match: { path: "/a" }, cluster: "nope" }] })]);
+    const bad = await cli([
+      "validate",
+      configFile({ clusters: { api: { targets: [{ url: "ftp://x" }] } }, routes: [{ id: "a", match: { path: "/a" }, cluster: "nope" }] }),
+    ]);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain("clusters.api.targets[0].url: must use http or https");
     const missing = await cli(["validate", join(dir, "missing.json")]);
@@ -120,7 +126,8 @@ describe("edgegate CLI", () => {
     });
     const run = await cli(["publish", file]);
     expect(run.code).toBe(1);
-    for (const name of ["loop", "local", "meta", "v6"]) expect(run.stderr).toContain(`clusters.${name}.targets[0].url: points at a loopback, link-local or private address`);
+    for (const name of ["loop", "local", "meta", "v6"])
+      expect(run.stderr).toContain(`clusters.${name}.targets[0].url: points at a loopback, link-local or private address`);
     expect((await adminJson("/config")).version).toBe(before);
     // The same through the API directly: 422 with the paths.
     const response = await fetch(`${url}/__gateway/admin/config/validate`, {

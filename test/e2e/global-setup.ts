@@ -13,13 +13,6 @@ import { freePort } from "../../scripts/lib/free-port.ts";
 const ROOT = resolve(import.meta.dirname, "../..");
 const WORK = resolve(ROOT, ".e2e");
 
-declare module "vitest" {
-  export interface ProvidedContext {
-    e2eGatewayUrl: string;
-    e2eAdminToken: string;
-  }
-}
-
 export default async function setup(project: TestProject) {
   rmSync(WORK, { recursive: true, force: true });
   mkdirSync(WORK, { recursive: true });

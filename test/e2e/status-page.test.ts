@@ -38,7 +38,15 @@ beforeAll(async () => {
   // The flags keep a root, sandboxless, offline Chromium from reaching for the network.
   browser = await chromium.launch({
     executablePath: CHROMIUM,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
   });
 });
 
@@ -90,7 +98,10 @@ describe("status page", () => {
     for (let i = 0; i < 3; i++) await (await fetch(`${url}/reports/daily`)).text();
     await (await fetch(`${url}/users/1`)).text();
 
-    const context = await browser.newContext({ httpCredentials: { username: "admin", password: token }, viewport: { width: 1280, height: 800 } });
+    const context = await browser.newContext({
+      httpCredentials: { username: "admin", password: token },
+      viewport: { width: 1280, height: 800 },
+    });
     const page = await context.newPage();
     const response = await page.goto(`${url}/__gateway/admin/`);
     expect(response?.status()).toBe(200);
@@ -100,12 +111,16 @@ describe("status page", () => {
     const text = await page.innerText("body");
     expect(text).toContain(version);
     expect(text).toContain("1 rate-limited");
-    const routes = await page.$$eval("table:nth-of-type(1) tbody tr", (rows) => rows.map((row) => [...row.querySelectorAll("td")].map((td) => td.textContent?.trim())));
+    const routes = await page.$$eval("table:nth-of-type(1) tbody tr", (rows) =>
+      rows.map((row) => [...row.querySelectorAll("td")].map((td) => td.textContent?.trim())),
+    );
     expect(routes).toEqual([
       ["users-read", "/users/:id", "GET", "users", "coalesce", "0", "0", "1", "0"],
       ["reports", "/reports/*", "any", "reports", "limit:per-ip", "0", "1", "2", "1"],
     ]);
-    const clusters = await page.$$eval("table:nth-of-type(2) tbody tr", (rows) => rows.map((row) => [...row.querySelectorAll("td")].map((td) => td.textContent?.trim())));
+    const clusters = await page.$$eval("table:nth-of-type(2) tbody tr", (rows) =>
+      rows.map((row) => [...row.querySelectorAll("td")].map((td) => td.textContent?.trim())),
+    );
     expect(clusters.map((row) => row.slice(0, 3))).toEqual([
       ["users", "https://users-a.example.com", expect.stringMatching(/^(closed|no data)$/)],
       ["", "https://users-b.example.com", expect.stringMatching(/^(closed|no data)$/)],

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { type Backend, backendHits, setBackend, startBackends } from "../breaker-support.ts";
 import { applyConfig, gateway, origin, originHits } from "../support.ts";
 
 describe("hot config swap", () => {
@@ -47,5 +48,27 @@ describe("hot config swap", () => {
     await load;
     expect(statuses.length).toBeGreaterThan(5);
     expect(new Set(statuses)).toEqual(new Set([200]));
+  });
+
+  it("never mixes two versions in one request: a retry after a swap still uses the version the request started with", async () => {
+    const [before, after] = (await startBackends(2)) as [Backend, Backend];
+    await setBackend(before, "hang");
+    const version = (target: Backend) => ({
+      clusters: { c: { targets: [{ url: target.url }], connectTimeoutMs: 600 } },
+      routes: [{ id: "mix", match: { path: "/mix/*" }, cluster: "c", timeoutMs: 5_000, retry: { attempts: 1, on: ["timeout" as const] } }],
+    });
+    await applyConfig(version(before));
+    // The first attempt hangs until its 600 ms timeout; meanwhile the route's cluster moves to `after`.
+    const pending = gateway("/mix/item");
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await applyConfig(version(after));
+    expect((await gateway("/mix/item")).status).toBe(200);
+    const afterHits = await backendHits(after);
+    // The retry went where the request's own version sends it: the hanging target, so 504.
+    const response = await pending;
+    expect(response.status).toBe(504);
+    await response.text();
+    expect(await backendHits(before)).toBe(2);
+    expect(await backendHits(after)).toBe(afterHits);
   });
 });
