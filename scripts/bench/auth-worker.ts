@@ -170,6 +170,7 @@ export default {
   },
 };
 
+// wrangler.toml binds these for every Worker it builds; this one never uses them.
 export { ClusterBreaker } from "../../src/durable-objects/cluster-breaker.ts";
-// wrangler.toml binds RATE_LIMITER for every Worker it builds; this one never uses it.
+export { ConfigPublisher } from "../../src/durable-objects/config-publisher.ts";
 export { RateLimiter } from "../../src/durable-objects/rate-limiter.ts";
