@@ -54,6 +54,8 @@ try:
   curl -i http://127.0.0.1:${GATEWAY_PORT}/orders/42 -H "authorization: Bearer $(curl -s http://127.0.0.1:${ORIGIN_PORT}/demo/token)"
   curl -i http://127.0.0.1:${GATEWAY_PORT}/partners/report -H "x-api-key: ${demoKey.key}"
   curl -s http://127.0.0.1:${GATEWAY_PORT}/__gateway/admin/metrics -H "authorization: Bearer ${adminToken}"
+  EDGEGATE_ADMIN_TOKEN=${adminToken} npm run edgegate -- versions
+  status page: http://127.0.0.1:${GATEWAY_PORT}/__gateway/admin/ (any user name, the admin token as password)
 `);
 
 const dev = spawn(
