@@ -7,7 +7,7 @@
  * CPU per request compares like with like; the origin nginx and wrk share CPU 1.
  */
 import { execFileSync } from "node:child_process";
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { resolve } from "node:path";
@@ -15,6 +15,7 @@ import { convertV4MiniflareOptions, Miniflare } from "miniflare";
 import type { GatewayConfigInput } from "../../src/config/schema.ts";
 import { publishConfig } from "../../src/config/store.ts";
 import { freePorts } from "../lib/free-port.ts";
+import { gatewayWorkerOptions, wranglerCompatibility } from "../lib/gateway-worker.ts";
 import { startLocalUpstash } from "../lib/local-upstash.ts";
 import { type CoalesceRun, measureCoalescing } from "./coalesce.ts";
 import { AUDIENCE, benchIdentityProvider, ISSUER, pacedLua, TOKEN_POOL, tokenPoolLua } from "./identity.ts";
@@ -233,35 +234,18 @@ async function main(): Promise<void> {
   };
 
   children.push(...Object.values(peers));
-  const wranglerToml = readFileSync(resolve(ROOT, "wrangler.toml"), "utf8");
-  const compatibilityDate = /compatibility_date\s*=\s*"([^"]+)"/.exec(wranglerToml)?.[1] ?? "2026-11-01";
-  const compatibilityFlags = [...(/compatibility_flags\s*=\s*\[([^\]]*)\]/.exec(wranglerToml)?.[1] ?? "").matchAll(/"([^"]+)"/g)].map(
-    (m) => m[1] as string,
-  );
+  const { compatibilityDate } = wranglerCompatibility();
   // Written in the flat (v4) option shape, which Miniflare 5 converts to its own.
   const mf = new Miniflare(
     convertV4MiniflareOptions({
       workers: [
-        {
-          name: "gateway",
-          modules: true,
-          scriptPath: resolve(WORK, "gateway/index.js"),
-          compatibilityDate,
-          compatibilityFlags,
-          kvNamespaces: ["CONFIG"],
-          durableObjects: {
-            RATE_LIMITER: { className: "RateLimiter", useSQLite: true },
-            BREAKER: { className: "ClusterBreaker", useSQLite: true },
-          },
-          bindings: {
-            ALLOW_PRIVATE_UPSTREAMS: "true",
-            CONFIG_REFRESH_INTERVAL_MS: "500",
-            UPSTASH_REDIS_REST_URL: upstash.url,
-            UPSTASH_REDIS_REST_TOKEN: upstash.token,
-            ADMIN_TOKEN: ADMIN_TOKEN,
-          },
-          unsafeDirectSockets: [{ host: "127.0.0.1", port: ports.gateway }],
-        },
+        gatewayWorkerOptions(resolve(WORK, "gateway"), ports.gateway, {
+          ALLOW_PRIVATE_UPSTREAMS: "true",
+          CONFIG_REFRESH_INTERVAL_MS: "500",
+          UPSTASH_REDIS_REST_URL: upstash.url,
+          UPSTASH_REDIS_REST_TOKEN: upstash.token,
+          ADMIN_TOKEN: ADMIN_TOKEN,
+        }),
         {
           name: "passthrough",
           modules: true,

@@ -4,11 +4,12 @@
  * an admin token and the production validation rules (no private upstreams).
  */
 import { execFileSync } from "node:child_process";
-import { mkdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
 import { resolve } from "node:path";
 import { convertV4MiniflareOptions, Miniflare } from "miniflare";
 import type { TestProject } from "vitest/node";
 import { freePort } from "../../scripts/lib/free-port.ts";
+import { gatewayWorkerOptions } from "../../scripts/lib/gateway-worker.ts";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 const WORK = resolve(ROOT, ".e2e");
@@ -17,31 +18,16 @@ export default async function setup(project: TestProject) {
   rmSync(WORK, { recursive: true, force: true });
   mkdirSync(WORK, { recursive: true });
   execFileSync("wrangler", ["deploy", "--dry-run", "--outdir", resolve(WORK, "gateway")], { cwd: ROOT, stdio: "ignore" });
-  const wranglerToml = readFileSync(resolve(ROOT, "wrangler.toml"), "utf8");
-  const compatibilityDate = /compatibility_date\s*=\s*"([^"]+)"/.exec(wranglerToml)?.[1] ?? "2026-11-01";
-  const compatibilityFlags = [...(/compatibility_flags\s*=\s*\[([^\]]*)\]/.exec(wranglerToml)?.[1] ?? "").matchAll(/"([^"]+)"/g)].map(
-    (m) => m[1] as string,
-  );
   const port = await freePort();
   const token = `e2e-${crypto.randomUUID()}`;
   const mf = new Miniflare(
     convertV4MiniflareOptions({
       workers: [
-        {
-          name: "gateway",
-          modules: true,
-          scriptPath: resolve(WORK, "gateway/index.js"),
-          compatibilityDate,
-          compatibilityFlags,
-          kvNamespaces: ["CONFIG"],
-          durableObjects: {
-            RATE_LIMITER: { className: "RateLimiter", useSQLite: true },
-            BREAKER: { className: "ClusterBreaker", useSQLite: true },
-            CONFIG_PUBLISHER: { className: "ConfigPublisher", useSQLite: true },
-          },
-          bindings: { ADMIN_TOKEN: token, ALLOW_PRIVATE_UPSTREAMS: "false", CONFIG_REFRESH_INTERVAL_MS: "0" },
-          unsafeDirectSockets: [{ host: "127.0.0.1", port }],
-        },
+        gatewayWorkerOptions(resolve(WORK, "gateway"), port, {
+          ADMIN_TOKEN: token,
+          ALLOW_PRIVATE_UPSTREAMS: "false",
+          CONFIG_REFRESH_INTERVAL_MS: "0",
+        }),
       ],
     }),
   );

@@ -108,6 +108,7 @@ describe("status page", () => {
     expect(response?.headers()["content-security-policy"]).toContain("default-src 'none'");
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
 
+    // biome-ignore lint/performance/useDomNodeTextContent: the test reads the page as rendered, which is what innerText gives.
     const text = await page.innerText("body");
     expect(text).toContain(version);
     expect(text).toContain("1 rate-limited");
