@@ -96,9 +96,9 @@ export async function measureCoalescing(
     for (let run = 0; run < setup.runs; run++) {
       for (const mode of ["off", "on"] as const) {
         const load = { cpu: setup.loadCpu, connections: setup.connections, script: scripts[mode] };
-        runWrk(`${gateway}/`, { ...load, seconds: 1 });
+        await runWrk(`${gateway}/`, { ...load, seconds: 1 });
         const before = await originHits(origin);
-        const { result } = runWrk(`${gateway}/`, { ...load, seconds: setup.seconds });
+        const { result } = await runWrk(`${gateway}/`, { ...load, seconds: setup.seconds });
         // Requests still in flight when wrk stops reach the origin but are not counted as sent: up to
         // `connections` of them, which is why the figure without coalescing can read a little above 1.
         const originCalls = (await originHits(origin)) - before;

@@ -499,11 +499,11 @@ async function main(): Promise<void> {
         await check.text();
         const script = scripts.get(c.id);
         const load = { cpu: LOAD_CPU, ...(script?.saturation ? { script: script.saturation } : {}) };
-        runWrk(c.url, { ...load, connections: settings.connections, seconds: settings.warmSeconds });
+        await runWrk(c.url, { ...load, connections: settings.connections, seconds: settings.warmSeconds });
         const cpuBefore = c.pid ? cpuMicros(c.pid) : 0;
-        const saturation = runWrk(c.url, { ...load, connections: settings.connections, seconds: settings.seconds });
+        const saturation = await runWrk(c.url, { ...load, connections: settings.connections, seconds: settings.seconds });
         const cpuUsed = c.pid ? cpuMicros(c.pid) - cpuBefore : Number.NaN;
-        const fixed = runWrk(c.url, {
+        const fixed = await runWrk(c.url, {
           cpu: LOAD_CPU,
           connections: settings.fixedConnections,
           seconds: settings.fixedSeconds,

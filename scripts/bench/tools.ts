@@ -1,9 +1,12 @@
 /**
  * Process helpers for the benchmark: free ports, the nginx origin, wrk runs and CPU accounting.
  */
-import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, execFile, execFileSync, spawn, spawnSync } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { promisify } from "node:util";
+
+const execFileAsync = promisify(execFile);
 
 /** Debian packages the benchmark runs, by the command each provides. */
 const TOOLS: Record<string, string> = { nginx: "nginx-light", wrk: "wrk", haproxy: "haproxy" };
@@ -133,7 +136,12 @@ export interface WrkOptions {
   script?: string;
 }
 
-export function runWrk(url: string, options: WrkOptions): { result: WrkResult; command: string } {
+/**
+ * Runs wrk and waits for it without blocking this process: the event loop must keep draining what
+ * workerd (under Miniflare) writes to its stdout (the gateway's access log), or the pipe fills up
+ * and workerd stalls mid-run.
+ */
+export async function runWrk(url: string, options: WrkOptions): Promise<{ result: WrkResult; command: string }> {
   const args = [
     "-c",
     String(options.cpu),
@@ -146,8 +154,8 @@ export function runWrk(url: string, options: WrkOptions): { result: WrkResult; c
     ...(options.script ? ["-s", options.script] : []),
     url,
   ];
-  const out = execFileSync("taskset", args, { encoding: "utf8" });
-  return { result: parseWrk(out), command: `taskset ${args.join(" ")}` };
+  const { stdout } = await execFileAsync("taskset", args, { encoding: "utf8" });
+  return { result: parseWrk(stdout), command: `taskset ${args.join(" ")}` };
 }
 
 const CLOCK_TICKS = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim());
