@@ -2,10 +2,11 @@
  * Bindings and variables of the Worker, read and validated once per isolate.
  */
 
-import type { CompiledObservability, CompiledRoute } from "./config/compile.ts";
+import type { CompiledCluster, CompiledObservability, CompiledRoute } from "./config/compile.ts";
 import type { ConfigValidationOptions } from "./config/schema.ts";
 import type { ClusterBreaker } from "./durable-objects/cluster-breaker.ts";
 import type { ConfigPublisher } from "./durable-objects/config-publisher.ts";
+import type { IdempotencyStore } from "./durable-objects/idempotency-store.ts";
 import type { RateLimiter } from "./durable-objects/rate-limiter.ts";
 import type { HeaderPairs } from "./lib/headers.ts";
 import type { Identity } from "./lib/identity.ts";
@@ -29,6 +30,8 @@ export interface Bindings {
   UPSTASH_REDIS_REST_TOKEN?: string;
   /** Secret: the bearer token of /__gateway/admin/*. Unset, the admin surface does not exist (404). */
   ADMIN_TOKEN?: string;
+  /** Records of Idempotency-Keys: one object per route, caller and key. */
+  IDEMPOTENCY?: DurableObjectNamespace<IdempotencyStore>;
   /** Serializes admin publishes (optimistic concurrency on the config version). */
   CONFIG_PUBLISHER?: DurableObjectNamespace<ConfigPublisher>;
   /** Workers Analytics Engine: one data point per request. Unbound, points go to an in-memory ring. */
@@ -54,6 +57,10 @@ export interface Variables {
   identity: Identity | undefined;
   /** Headers authenticate adds upstream (forwarded claims); unset when none. */
   identityHeaders: HeaderPairs | undefined;
+  /** The cluster this request goes to: the route's, or the side of its split the request fell on. */
+  cluster: CompiledCluster;
+  /** A request body the gateway read in full (to fingerprint it for idempotency); forwarded instead of the stream. */
+  bufferedBody: Uint8Array | undefined;
   /** Set by the breaker stage: the cluster's health in this isolate; null for clusters without breaker or caps. */
   clusterHealth: ClusterHealth | null;
 }

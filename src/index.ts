@@ -1,6 +1,6 @@
 /**
  * edgegate's composition root: the order of the pipeline stages, and nothing else.
- * id -> route -> identity -> limits -> coalesce -> health -> proxy. Errors from any stage become problem+json in one place.
+ * id -> route -> identity -> split -> limits -> idempotency -> coalesce -> health -> proxy. Errors from any stage become problem+json in one place.
  */
 import { Hono } from "hono";
 import type { AppEnv } from "./env.ts";
@@ -21,11 +21,13 @@ import { health } from "./routes/health.ts";
 import { authenticate } from "./stages/authenticate/index.ts";
 import { breaker } from "./stages/breaker/index.ts";
 import { coalesce } from "./stages/coalesce/index.ts";
+import { idempotency } from "./stages/idempotency/index.ts";
 import { matchRoute } from "./stages/match-route/index.ts";
 import { observe } from "./stages/observe/index.ts";
 import { proxy } from "./stages/proxy/index.ts";
 import { rateLimit } from "./stages/rate-limit/index.ts";
 import { requestId } from "./stages/request-id/index.ts";
+import { split } from "./stages/split/index.ts";
 
 const app = new Hono<AppEnv>();
 
@@ -54,7 +56,7 @@ app.all("/__gateway/*", () => {
 });
 // Coalescing comes before health: a follower makes no upstream call, so it must not take an
 // in-flight slot or count as an outcome.
-app.all("*", matchRoute, authenticate, rateLimit, coalesce, breaker, proxy);
+app.all("*", matchRoute, authenticate, split, rateLimit, idempotency, coalesce, breaker, proxy);
 
 app.onError((error, c) => {
   const id = c.get("requestId") ?? crypto.randomUUID();
@@ -74,4 +76,5 @@ app.onError((error, c) => {
 export default app;
 export { ClusterBreaker } from "./durable-objects/cluster-breaker.ts";
 export { ConfigPublisher } from "./durable-objects/config-publisher.ts";
+export { IdempotencyStore } from "./durable-objects/idempotency-store.ts";
 export { RateLimiter } from "./durable-objects/rate-limiter.ts";

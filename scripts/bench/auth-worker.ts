@@ -18,6 +18,7 @@ import { type CompiledJwtProvider, type CompiledRoute, compileConfig } from "../
 import { parseConfig } from "../../src/config/schema.ts";
 import type { AppEnv } from "../../src/env.ts";
 import { ExpiringLru } from "../../src/lib/expiring-lru.ts";
+import { newRequestRecord } from "../../src/lib/request-record.ts";
 import { RemoteKeySet } from "../../src/services/jwks/key-set.ts";
 import { authenticate } from "../../src/stages/authenticate/index.ts";
 import { verifyJwt } from "../../src/stages/authenticate/jwt.ts";
@@ -127,6 +128,8 @@ function stageApp(provider: CompiledJwtProvider, pools: Record<string, string[]>
   const app = new Hono<AppEnv>();
   app.use((c, next) => {
     c.set("route", c.req.path === "/jwt" ? jwt : plain);
+    // The record the observe stage opens in the gateway; the stage writes its decision there.
+    c.set("record", newRequestRecord(c.req.method, Date.now()));
     return next();
   });
   app.use(authenticate);
@@ -173,4 +176,5 @@ export default {
 // wrangler.toml binds these for every Worker it builds; this one never uses them.
 export { ClusterBreaker } from "../../src/durable-objects/cluster-breaker.ts";
 export { ConfigPublisher } from "../../src/durable-objects/config-publisher.ts";
+export { IdempotencyStore } from "../../src/durable-objects/idempotency-store.ts";
 export { RateLimiter } from "../../src/durable-objects/rate-limiter.ts";

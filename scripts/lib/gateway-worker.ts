@@ -28,6 +28,7 @@ export function gatewayWorkerOptions(bundleDir: string, port: number, bindings: 
       RATE_LIMITER: { className: "RateLimiter", useSQLite: true },
       BREAKER: { className: "ClusterBreaker", useSQLite: true },
       CONFIG_PUBLISHER: { className: "ConfigPublisher", useSQLite: true },
+      IDEMPOTENCY: { className: "IdempotencyStore", useSQLite: true },
     },
     bindings,
     // Requests go straight to the Worker, without Miniflare's entry proxy in front.

@@ -19,6 +19,7 @@ import { type KeyPart, parseKeyPart } from "../lib/rate-limit/key.ts";
 import { defaultLeaseSize } from "../lib/rate-limit/lease.ts";
 import { RetryBudget } from "../lib/retry-budget.ts";
 import { type RouteParams, RouteTable } from "../lib/route-table.ts";
+import { parseStickyKey, type StickyKey, sideBounds } from "../lib/split.ts";
 import type { JwksSettings, KeyEntry, RemoteKeySet } from "../services/jwks/key-set.ts";
 import { keySetFor } from "../services/jwks/source.ts";
 import type {
@@ -26,11 +27,14 @@ import type {
   ClusterConfig,
   CoalesceConfig,
   GatewayConfig,
+  IdempotencyConfig,
   JwtProviderConfig,
+  MirrorConfig,
   RateLimitPolicyConfig,
   RetryOn,
   RouteAuthConfig,
   RouteConfig,
+  SplitConfig,
 } from "./schema.ts";
 
 /** The per-isolate limiter of one policy: built by the rate-limit stage, which has the bindings. */
@@ -188,6 +192,37 @@ export interface CompiledRoute {
   coalesce: CompiledCoalesce | null;
   /** `http_responses_total{route,class}` keys, by status class (index 1 = 1xx ... 5 = 5xx). */
   responseCounters: readonly string[];
+  split: CompiledSplit | null;
+  mirror: CompiledMirror | null;
+  idempotency: CompiledIdempotency | null;
+}
+
+export interface CompiledSplit {
+  /** The split's clusters in bucket order; the route's own cluster last (it takes the rest). */
+  sides: readonly CompiledCluster[];
+  /** Upper bucket bound of each side (see lib/split.ts). */
+  bounds: readonly number[];
+  sticky: StickyKey | null;
+  override: { header: string | null; cookie: string | null } | null;
+  /** `split_requests_total{route,cluster,how}` keys by side: how = sticky, random or override. */
+  metrics: ReadonlyArray<Record<"sticky" | "random" | "override", string>>;
+}
+
+export interface CompiledMirror {
+  cluster: CompiledCluster;
+  /** Share of requests copied, in basis points of 10,000. */
+  basisPoints: number;
+  maxBodyBytes: number;
+  timeoutMs: number;
+  metrics: Record<"sent" | "failed" | "skippedBody", string>;
+}
+
+export interface CompiledIdempotency {
+  ttlMs: number;
+  maxRequestBytes: number;
+  maxResponseBytes: number;
+  required: boolean;
+  metrics: Record<"first" | "replayed" | "conflict" | "mismatch" | "released", string>;
 }
 
 /** The config's observability block in the units the code uses. */
@@ -370,6 +405,53 @@ function compileRateLimit(routeId: string, policy: RateLimitPolicyConfig): Compi
   };
 }
 
+function compileSplit(
+  routeId: string,
+  split: SplitConfig,
+  primary: CompiledCluster,
+  clusters: ReadonlyMap<string, CompiledCluster>,
+): CompiledSplit {
+  const sides = [...split.to.map((target) => clusters.get(target.cluster) as CompiledCluster), primary];
+  return {
+    sides,
+    bounds: sideBounds(split.to.map((target) => target.percent)),
+    sticky: split.sticky ? parseStickyKey(split.sticky) : null,
+    override: split.override ? { header: split.override.header ?? null, cookie: split.override.cookie ?? null } : null,
+    metrics: sides.map((side) => {
+      const key = (how: string) => metricKey("split_requests_total", { route: routeId, cluster: side.name, how });
+      return { sticky: key("sticky"), random: key("random"), override: key("override") };
+    }),
+  };
+}
+
+function compileMirror(routeId: string, mirror: MirrorConfig, clusters: ReadonlyMap<string, CompiledCluster>): CompiledMirror {
+  const key = (outcome: string) => metricKey("mirror_requests_total", { route: routeId, outcome });
+  return {
+    cluster: clusters.get(mirror.cluster) as CompiledCluster,
+    basisPoints: Math.round(mirror.percent * 100),
+    maxBodyBytes: mirror.maxBodyBytes,
+    timeoutMs: mirror.timeoutMs,
+    metrics: { sent: key("sent"), failed: key("failed"), skippedBody: key("skipped_body") },
+  };
+}
+
+function compileIdempotency(routeId: string, idempotency: IdempotencyConfig): CompiledIdempotency {
+  const key = (outcome: string) => metricKey("idempotency_requests_total", { route: routeId, outcome });
+  return {
+    ttlMs: idempotency.ttlSec * 1000,
+    maxRequestBytes: idempotency.maxRequestBytes,
+    maxResponseBytes: idempotency.maxResponseBytes,
+    required: idempotency.required,
+    metrics: {
+      first: key("first"),
+      replayed: key("replayed"),
+      conflict: key("conflict"),
+      mismatch: key("mismatch"),
+      released: key("released"),
+    },
+  };
+}
+
 /** Keys with a pass mark kept per route; the least recently used ones go first. */
 const PASS_ENTRIES = 10_000;
 
@@ -446,6 +528,9 @@ export function compileConfig(config: GatewayConfig, version: string, now: () =>
       rateLimitPolicyField: enforced.length > 0 ? rateLimitPolicyField(enforced) : null,
       coalesce: route.coalesce ? compileCoalesce(route.id, route.coalesce, auth) : null,
       responseCounters: responseCounterKeys(route.id),
+      split: route.split ? compileSplit(route.id, route.split, cluster, clusters) : null,
+      mirror: route.mirror ? compileMirror(route.id, route.mirror, clusters) : null,
+      idempotency: route.idempotency ? compileIdempotency(route.id, route.idempotency) : null,
     };
     return {
       path: route.match.path,

@@ -359,3 +359,82 @@ describe("parseConfig: coalescing", () => {
     expect(parseConfig(withCoalesce({}, { path: "/users/:id", methods: ["HEAD", "POST"] }), strict).ok).toBe(true);
   });
 });
+
+describe("parseConfig: traffic management", () => {
+  const two = {
+    clusters: { v1: { targets: [{ url: "https://v1.example.com" }] }, v2: { targets: [{ url: "https://v2.example.com" }] } },
+  };
+  const route = (extra: object, match: object = { path: "/users/*" }) => ({
+    ...two,
+    routes: [{ id: "users", match, cluster: "v1", ...extra }],
+  });
+
+  it("fills in mirror and idempotency defaults", () => {
+    const result = parseConfig(
+      route({ split: { to: [{ cluster: "v2", percent: 1 }] }, mirror: { cluster: "v2" }, idempotency: {} }),
+      strict,
+    );
+    expect(result.ok).toBe(true);
+    if (!result.ok) return;
+    expect(result.config.routes[0]?.mirror).toEqual({ cluster: "v2", percent: 100, maxBodyBytes: 64 * 1024, timeoutMs: 5_000 });
+    expect(result.config.routes[0]?.idempotency).toEqual({
+      ttlSec: 86_400,
+      maxRequestBytes: 1024 * 1024,
+      maxResponseBytes: 1024 * 1024,
+      required: false,
+    });
+  });
+
+  it("names the field and reason of each bad split", () => {
+    const at = (extra: object) => issuesOf(route(extra)).map((issue) => `${issue.path}: ${issue.message}`);
+    expect(at({ split: { to: [{ cluster: "v3", percent: 10 }] } })).toEqual([
+      "routes[0].split.to[0].cluster: names cluster 'v3', which is not defined in clusters",
+    ]);
+    expect(at({ split: { to: [{ cluster: "v1", percent: 10 }] } })).toEqual([
+      "routes[0].split.to[0].cluster: 'v1' already takes part in this split",
+    ]);
+    expect(at({ split: { to: [{ cluster: "v2", percent: 101 }] } })).toEqual(["routes[0].split.to[0].percent: must be <= 100"]);
+    expect(at({ split: { to: [] } })).toEqual(["routes[0].split.to: must not be empty"]);
+    expect(at({ split: { to: [{ cluster: "v2", percent: 10 }], sticky: "header:x-forwarded-for" } })[0]).toContain(
+      "which any client can set",
+    );
+    expect(at({ split: { to: [{ cluster: "v2", percent: 10 }], sticky: "subject" } })).toEqual([
+      "routes[0].split.sticky: 'subject' needs an authenticated caller; the route has no auth block",
+    ]);
+    expect(at({ split: { to: [{ cluster: "v2", percent: 10 }], sticky: "query:x" } })[0]).toContain("must be 'ip', 'subject'");
+    expect(at({ split: { to: [{ cluster: "v2", percent: 10 }], override: {} } })).toEqual([
+      "routes[0].split.override: must name a header or a cookie",
+    ]);
+  });
+
+  it("adds up shares across the split's clusters", () => {
+    const three = { ...two, clusters: { ...two.clusters, v3: { targets: [{ url: "https://v3.example.com" }] } } };
+    const issues = issuesOf({
+      ...three,
+      routes: [
+        {
+          id: "r",
+          match: { path: "/r" },
+          cluster: "v1",
+          split: {
+            to: [
+              { cluster: "v2", percent: 60 },
+              { cluster: "v3", percent: 50 },
+            ],
+          },
+        },
+      ],
+    });
+    expect(issues).toEqual([{ path: "routes[0].split.to", message: "shares add up to 110%, more than 100%" }]);
+  });
+
+  it("checks mirrors and idempotency against the route", () => {
+    expect(issuesOf(route({ mirror: { cluster: "v1" } }))).toEqual([
+      { path: "routes[0].mirror.cluster", message: "is the route's own cluster" },
+    ]);
+    expect(issuesOf(route({ mirror: { cluster: "nope", percent: -1 } })).map((i) => i.path)).toEqual(["routes[0].mirror.percent"]);
+    expect(issuesOf(route({ idempotency: {} }, { path: "/users/*", methods: ["GET"] }))).toEqual([
+      { path: "routes[0].idempotency", message: "only applies to POST and PATCH, and the route matches neither" },
+    ]);
+  });
+});

@@ -361,6 +361,71 @@ function createSchema(options: ConfigValidationOptions) {
     passTtlMs: v.optional(integer(0, 600_000), 5_000),
   });
 
+  const percent = v.pipe(
+    v.number("must be a number"),
+    v.finite("must be a finite number"),
+    v.minValue(0, "must be >= 0"),
+    v.maxValue(100, "must be <= 100"),
+  );
+
+  /** What keeps one caller on one side of a split: `ip`, `subject`, `header:<name>` or `cookie:<name>`. */
+  const stickyKey = v.pipe(
+    v.string("must be a string"),
+    v.rawCheck(({ dataset, addIssue }) => {
+      if (!dataset.typed) return;
+      const key = dataset.value;
+      if (key === "ip" || key === "subject") return;
+      if (key.startsWith("header:") && HEADER_NAME.test(key.slice(7))) {
+        if (SPOOFABLE_ADDRESS_HEADERS.has(key.slice(7)))
+          addIssue({ message: `keys on '${key.slice(7)}', which any client can set; use 'ip'` });
+        return;
+      }
+      if (key.startsWith("cookie:") && /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(key.slice(7))) return;
+      addIssue({ message: "must be 'ip', 'subject', 'header:<name>' or 'cookie:<name>'" });
+    }),
+  );
+
+  // Defaults and their reasoning: docs/traffic-management.md.
+  const splitSchema = v.strictObject({
+    /** Clusters that take a share of the route's traffic from its `cluster`, in percent; `cluster` keeps the rest. */
+    to: v.pipe(
+      v.array(v.strictObject({ cluster: v.pipe(v.string("must be a string"), v.regex(NAME, NAME_RULE)), percent }), "must be an array"),
+      v.minLength(1, "must not be empty"),
+      v.maxLength(8, "must have at most 8 clusters"),
+    ),
+    /** Keeps one caller on one side; unset, every request is assigned afresh. */
+    sticky: v.optional(stickyKey),
+    /** A request header or cookie naming one of the route's clusters forces that side (for testing). */
+    override: v.optional(
+      v.strictObject({
+        header: v.optional(headerName),
+        cookie: v.optional(v.pipe(v.string("must be a string"), v.regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, "must be a cookie name"))),
+      }),
+    ),
+  });
+
+  const mirrorSchema = v.strictObject({
+    /** Where the copies go; its answers are discarded. */
+    cluster: v.pipe(v.string("must be a string"), v.regex(NAME, NAME_RULE)),
+    /** Share of requests copied, in percent. */
+    percent: v.optional(percent, 100),
+    /** Requests with a larger body (or one of unknown length) are not copied. */
+    maxBodyBytes: v.optional(integer(0, 16 * 1024 * 1024), 64 * 1024),
+    /** A copy still unanswered after this is abandoned. */
+    timeoutMs: v.optional(durationMs(60_000), 5_000),
+  });
+
+  const idempotencySchema = v.strictObject({
+    /** How long a key's outcome is remembered (and replayed). */
+    ttlSec: v.optional(integer(1, 7 * 86_400), 86_400),
+    /** Request bodies are read to fingerprint them: larger ones are refused with 413. */
+    maxRequestBytes: v.optional(integer(0, 16 * 1024 * 1024), 1024 * 1024),
+    /** Larger answers are not stored: the key is released when the first request ends. */
+    maxResponseBytes: v.optional(integer(0, 16 * 1024 * 1024), 1024 * 1024),
+    /** Whether a POST or PATCH without Idempotency-Key is refused (400). */
+    required: v.optional(v.boolean("must be true or false"), false),
+  });
+
   const routeSchema = v.strictObject({
     id: v.pipe(v.string("must be a string"), v.regex(NAME, NAME_RULE)),
     match: v.strictObject({
@@ -428,6 +493,12 @@ function createSchema(options: ConfigValidationOptions) {
     ),
     maxBodyBytes: v.optional(integer(0, 2 ** 31)),
     auth: v.optional(authSchema),
+    /** Moves a share of the route's traffic to other clusters (canaries, migrations). */
+    split: v.optional(splitSchema),
+    /** Copies a share of requests to another cluster in the background; its answers are discarded. */
+    mirror: v.optional(mirrorSchema),
+    /** Idempotency-Key on POST and PATCH: the first answer is stored and replayed to duplicates. */
+    idempotency: v.optional(idempotencySchema),
     /** Identical in-flight GET and HEAD requests share one upstream call. */
     coalesce: v.optional(coalesceSchema),
     /** Evaluated in order on every request; a request must pass all enforced policies. */
@@ -480,6 +551,9 @@ export type RateLimitPolicyConfig = RouteConfig["rateLimits"][number];
 export type RateLimitAlgorithm = (typeof RATE_LIMIT_ALGORITHMS)[number];
 export type CoalesceConfig = NonNullable<RouteConfig["coalesce"]>;
 export type ObservabilityConfig = GatewayConfig["observability"];
+export type SplitConfig = NonNullable<RouteConfig["split"]>;
+export type MirrorConfig = NonNullable<RouteConfig["mirror"]>;
+export type IdempotencyConfig = NonNullable<RouteConfig["idempotency"]>;
 
 /** One validation problem: where in the document (e.g. `routes[2].match.path`) and why. */
 export interface ConfigIssue {
@@ -528,7 +602,42 @@ function rateLimitIssues(route: RouteConfig, at: (suffix: string) => string, iss
   });
 }
 
-/** Checks that only make sense across fields: references, uniqueness, rewrite consistency. */
+function trafficIssues(config: GatewayConfig, route: RouteConfig, at: (suffix: string) => string, issues: ConfigIssue[]): void {
+  const known = (name: string) => Object.hasOwn(config.clusters, name);
+  const { split, mirror } = route;
+  if (split) {
+    const seen = new Set<string>([route.cluster]);
+    let total = 0;
+    split.to.forEach((target, j) => {
+      if (!known(target.cluster))
+        issues.push({
+          path: at(`.split.to[${j}].cluster`),
+          message: `names cluster '${target.cluster}', which is not defined in clusters`,
+        });
+      else if (seen.has(target.cluster))
+        issues.push({ path: at(`.split.to[${j}].cluster`), message: `'${target.cluster}' already takes part in this split` });
+      seen.add(target.cluster);
+      total += target.percent;
+    });
+    if (total > 100) issues.push({ path: at(".split.to"), message: `shares add up to ${total}%, more than 100%` });
+    if (split.sticky === "subject" && route.auth === undefined) {
+      issues.push({ path: at(".split.sticky"), message: "'subject' needs an authenticated caller; the route has no auth block" });
+    }
+    if (split.override && split.override.header === undefined && split.override.cookie === undefined) {
+      issues.push({ path: at(".split.override"), message: "must name a header or a cookie" });
+    }
+  }
+  if (mirror) {
+    if (!known(mirror.cluster))
+      issues.push({ path: at(".mirror.cluster"), message: `names cluster '${mirror.cluster}', which is not defined in clusters` });
+    else if (mirror.cluster === route.cluster) issues.push({ path: at(".mirror.cluster"), message: "is the route's own cluster" });
+  }
+  if (route.idempotency && route.match.methods !== undefined && !route.match.methods.some((m) => m === "POST" || m === "PATCH")) {
+    issues.push({ path: at(".idempotency"), message: "only applies to POST and PATCH, and the route matches neither" });
+  }
+}
+
+/** Checks that only make sense across fields: references, uniqueness, rewrite consistency. */ /** Checks that only make sense across fields: references, uniqueness, rewrite consistency. */
 function crossFieldIssues(config: GatewayConfig): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   for (const [name, cluster] of Object.entries(config.clusters)) {
@@ -575,6 +684,7 @@ function crossFieldIssues(config: GatewayConfig): ConfigIssue[] {
     ) {
       issues.push({ path: at(".coalesce"), message: "only applies to GET and HEAD, and the route matches neither" });
     }
+    trafficIssues(config, route, at, issues);
     rateLimitIssues(route, at, issues);
     const { rewrite } = route;
     if (!rewrite) return;

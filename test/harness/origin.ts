@@ -143,6 +143,15 @@ function handle(state: OriginState, req: IncomingMessage, res: ServerResponse) {
     res.on("close", () => clearTimeout(timer));
     return;
   }
+  if (route === "/mirror-sink") {
+    // Where mirrored copies land: counts them by key and remembers the size of the last body.
+    bump(state, key);
+    void drain(req).then(({ bytes }) => {
+      state.received.set(key, bytes);
+      json(res, 200, { mirrored: true });
+    });
+    return;
+  }
   if (route === "/slow") {
     bump(state, key);
     const timer = setTimeout(() => json(res, 200, { slow: true }), Number(q.get("ms") ?? 1000));

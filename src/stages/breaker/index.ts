@@ -1,5 +1,5 @@
 /**
- * Stage 5: upstream health. Refuses at once, without an upstream call, when no target of the
+ * Stage 8: upstream health. Refuses at once, without an upstream call, when no target of the
  * route's cluster can take the request (all ejected: 503 with Retry-After) or when this isolate
  * already has the cluster's maximum in flight (load shedding: 503 rather than a queue). Hands the
  * cluster's health to the proxy, which picks among routable targets and records outcomes, and
@@ -10,7 +10,7 @@ import type { AppEnv } from "../../env.ts";
 import { clusterHealthFor, unavailableError } from "../../services/breaker/cluster-health.ts";
 
 export const breaker = createMiddleware<AppEnv>(async function breaker(c, next) {
-  const health = clusterHealthFor(c.get("route").cluster);
+  const health = clusterHealthFor(c.get("cluster"));
   c.set("clusterHealth", health);
   if (health === null) return next();
 

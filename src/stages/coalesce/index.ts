@@ -1,5 +1,5 @@
 /**
- * Stage 5: request coalescing. On a route that opts in, identical GET and HEAD requests in flight
+ * Stage 7: request coalescing. On a route that opts in, identical GET and HEAD requests in flight
  * at once share one upstream call: the first (the leader) goes on down the chain, later ones (the
  * followers) wait for its outcome.
  *
@@ -17,6 +17,7 @@ import { createMiddleware } from "hono/factory";
 import type { CompiledCoalesce } from "../../config/compile.ts";
 import type { AppEnv } from "../../env.ts";
 import { GatewayError } from "../../errors.ts";
+import { bufferUpTo } from "../../lib/buffer.ts";
 import type { Flight } from "../../lib/coalesce/flights.ts";
 import { credentialDigest, credentialMaterial, requestKey } from "../../lib/coalesce/key.ts";
 import type { CoalesceOutcome } from "../../lib/coalesce/outcome.ts";
@@ -24,7 +25,6 @@ import { matchesVary, unshareableReason, varyNames, varyValues } from "../../lib
 import type { HeaderPairs } from "../../lib/headers.ts";
 import { count, countMax } from "../../lib/metrics.ts";
 import { withTimeout } from "../../lib/timeout.ts";
-import { bufferUpTo } from "./buffer.ts";
 
 type CoalesceContext = Context<AppEnv>;
 
@@ -36,7 +36,9 @@ function pathAndQuery(c: CoalesceContext): string {
 
 async function coalesceKey(c: CoalesceContext, policy: CompiledCoalesce): Promise<string> {
   const headers = c.req.raw.headers;
-  const key = requestKey(c.req.method, c.get("host"), pathAndQuery(c), headers, policy.varyHeaders);
+  // On a split route, callers on different sides must not share: the side is part of the key.
+  const side = c.get("route").split === null ? "" : `${c.get("cluster").name}\u0000`;
+  const key = side + requestKey(c.req.method, c.get("host"), pathAndQuery(c), headers, policy.varyHeaders);
   if (policy.public) return key;
   const credential = credentialMaterial(headers, policy.credentialHeaders);
   return credential === null ? key : `${key}\u0000${await credentialDigest(credential)}`;

@@ -74,6 +74,7 @@ export const matchRoute = createMiddleware<AppEnv>(async (c, next) => {
   record.routeId = lookup.payload.id;
   record.cluster = lookup.payload.cluster.name;
   c.set("route", lookup.payload);
+  c.set("cluster", lookup.payload.cluster);
   c.set("routeParams", lookup.params);
   c.set("normalizedPath", normalized.path);
   c.set("host", host);

@@ -1,6 +1,6 @@
 /**
- * Last stage: forwards the request to the route's cluster and streams the answer back. Bodies are
- * never buffered; retries happen only where they are safe (idempotent method, no request body)
+ * Last stage: forwards the request to its cluster (the route's, or its side of a split) and
+ * streams the answer back. Bodies are never buffered; retries happen only where they are safe (idempotent method, no request body)
  * and within the route's attempts, deadline and retry budget.
  */
 import { createMiddleware } from "hono/factory";
@@ -14,6 +14,7 @@ import { downstreamResponse, upstreamRequestHeaders } from "../../lib/headers.ts
 import { type ClusterHealth, unavailableError } from "../../services/breaker/cluster-health.ts";
 import { limitBody } from "./body-limit.ts";
 import { type AttemptFailure, sendAttempt } from "./forward.ts";
+import { mirrorThis, startMirror } from "./mirror.ts";
 
 /** RFC 9110 section 9.2.2: repeating these has the same effect as sending them once. */
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE"]);
@@ -57,12 +58,15 @@ function pickable(cluster: CompiledCluster, health: ClusterHealth | null, now: n
 export const proxy = createMiddleware<AppEnv>(async (c) => {
   const request = c.req.raw;
   const route = c.get("route");
-  const cluster = route.cluster;
+  const cluster = c.get("cluster");
   const auth = route.auth;
 
-  let body = request.body;
+  // A body an earlier stage read in full (idempotency) was held to the route's limit there.
+  const buffered = c.get("bufferedBody");
+  let body: ReadableStream<Uint8Array> | null =
+    buffered === undefined ? request.body : buffered.byteLength > 0 ? new Blob([buffered]).stream() : null;
   let bodyExceeded = () => false;
-  if (body !== null && route.maxBodyBytes !== null) {
+  if (buffered === undefined && body !== null && route.maxBodyBytes !== null) {
     const declared = request.headers.get("content-length");
     if (declared !== null) {
       // Refuse before reading a byte; the runtime holds the body to its declared length.
@@ -96,6 +100,10 @@ export const proxy = createMiddleware<AppEnv>(async (c) => {
   const query = auth?.stripQueryParam ? withoutQueryParam(queryOf(url), auth.stripQueryParam) : queryOf(url);
   const pathAndQuery = route.upstreamPath(c.get("normalizedPath"), c.get("routeParams")) + query;
   const method = request.method;
+  if (route.mirror !== null && mirrorThis(route.mirror, Math.random())) {
+    const declaredLength = buffered !== undefined ? String(buffered.byteLength) : request.headers.get("content-length");
+    body = startMirror(route.mirror, { method, pathAndQuery, headers, body, declaredLength }, (work) => c.executionCtx.waitUntil(work));
+  }
   const deadline = Date.now() + route.timeoutMs;
   const retry = route.retry !== null && body === null && IDEMPOTENT.has(method) ? route.retry : null;
   retry?.budget.recordRequest();

@@ -1,5 +1,5 @@
 /**
- * Stage 4: the route's rate limits, consulted in order; a request refused by an enforced policy
+ * Stage 5: the route's rate limits, consulted in order; a request refused by an enforced policy
  * gets 429 and never reaches the upstream.
  * Shadow policies only count and log. Responses carry RateLimit-Policy and RateLimit
  * (draft-ietf-httpapi-ratelimit-headers) for the enforced policies, refused or not.

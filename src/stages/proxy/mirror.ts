@@ -1,0 +1,67 @@
+/**
+ * Shadow traffic: a copy of the request to a route's mirror cluster, sent in the background
+ * (ctx.waitUntil) at the same time as the real one. Its answer is read and dropped, it has its own
+ * deadline, and nothing about it (status, latency, failure) reaches the client or the primary
+ * cluster's breaker. A request body is copied only when its declared length is within the
+ * mirror's limit: the copy tees the stream, which holds at most that much for the slower reader.
+ */
+import type { CompiledMirror, CompiledTarget } from "../../config/compile.ts";
+import type { HeaderPairs } from "../../lib/headers.ts";
+import { count } from "../../lib/metrics.ts";
+
+export interface MirroredRequest {
+  method: string;
+  pathAndQuery: string;
+  headers: HeaderPairs;
+  body: ReadableStream<Uint8Array> | null;
+  declaredLength: string | null;
+}
+
+/** Whether this request is one of the sampled share. */
+export function mirrorThis(mirror: CompiledMirror, random: number): boolean {
+  return random * 10_000 < mirror.basisPoints;
+}
+
+async function sendCopy(mirror: CompiledMirror, request: MirroredRequest, body: ReadableStream<Uint8Array> | null): Promise<void> {
+  const cluster = mirror.cluster;
+  const index = cluster.balancer.pick();
+  const target = cluster.targets[index] as CompiledTarget;
+  try {
+    const response = await fetch(target.origin + target.basePath + request.pathAndQuery, {
+      method: request.method,
+      // Marked, so the mirror can tell copies from real traffic (and never acts on them twice).
+      headers: [...request.headers, ["x-edgegate-mirror", "1"]],
+      body,
+      redirect: "manual",
+      signal: AbortSignal.timeout(mirror.timeoutMs),
+    });
+    await response.body?.cancel();
+    count(mirror.metrics.sent);
+  } catch {
+    await body?.cancel().catch(() => {});
+    count(mirror.metrics.failed);
+  }
+}
+
+/**
+ * Starts the copy in the background and returns the body the real request should send (one branch
+ * of a tee when the body is copied, else the original).
+ */
+export function startMirror(
+  mirror: CompiledMirror,
+  request: MirroredRequest,
+  background: (work: Promise<unknown>) => void,
+): ReadableStream<Uint8Array> | null {
+  if (request.body === null) {
+    background(sendCopy(mirror, request, null));
+    return null;
+  }
+  const declared = request.declaredLength === null ? Number.NaN : Number(request.declaredLength);
+  if (!(declared <= mirror.maxBodyBytes)) {
+    count(mirror.metrics.skippedBody);
+    return request.body;
+  }
+  const [primary, copy] = request.body.tee();
+  background(sendCopy(mirror, request, copy));
+  return primary;
+}
