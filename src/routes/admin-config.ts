@@ -13,7 +13,7 @@ import { diffConfigs } from "../config/diff.ts";
 import { deleteCluster, deleteRoute, type EditResult, findCluster, findRoute, putCluster, putRoute } from "../config/edit.ts";
 import { parseConfig } from "../config/schema.ts";
 import { readPointer, readVersionDocument } from "../config/store.ts";
-import type { Expectation, PublishAction, PublishOutcome } from "../durable-objects/config-publisher.ts";
+import type { Expectation, PublishAction, PublishOutcome, VersionEntry } from "../durable-objects/config-publisher.ts";
 import { type AppEnv, gatewaySettings } from "../env.ts";
 import { GatewayError } from "../errors.ts";
 
@@ -71,12 +71,42 @@ function expectation(c: AdminContext): Expectation {
   );
 }
 
-function publisher(c: AdminContext) {
+/**
+ * KV and the publisher object can fail or time out: that is a 503 the caller may retry, never a
+ * 500. After a failed write the outcome is unknown, so the detail says to read the config again.
+ */
+function stored<T>(work: Promise<T>): Promise<T> {
+  return work.catch((error: unknown) => {
+    if (error instanceof GatewayError) throw error;
+    console.error(
+      JSON.stringify({ level: "error", event: "admin.store_failed", error: error instanceof Error ? error.message : String(error) }),
+    );
+    throw new GatewayError(
+      "config-unavailable",
+      "The config store did not answer. Read the config again before retrying a change: it may or may not have been applied.",
+      { "retry-after": "1" },
+    );
+  });
+}
+
+interface Publisher {
+  publish(document: unknown, expected: Expectation, action: PublishAction, detail: string | null): Promise<PublishOutcome>;
+  rollback(version: string, expected: Expectation): Promise<PublishOutcome>;
+  history(): Promise<VersionEntry[]>;
+}
+
+function publisher(c: AdminContext): Publisher {
   const namespace = c.env.CONFIG_PUBLISHER;
   if (namespace === undefined) {
     throw new GatewayError("config-unavailable", "The CONFIG_PUBLISHER Durable Object binding is missing: the admin API cannot publish.");
   }
-  return namespace.get(namespace.idFromName("config"));
+  const stub = namespace.get(namespace.idFromName("config"));
+  // RPC types a union result as a union of promises; each call resolves to one outcome.
+  return {
+    publish: (document, expected, action, detail) => stub.publish(document, expected, action, detail) as unknown as Promise<PublishOutcome>,
+    rollback: (version, expected) => stub.rollback(version, expected) as unknown as Promise<PublishOutcome>,
+    history: () => stub.history() as unknown as Promise<VersionEntry[]>,
+  };
 }
 
 function invalid(issues: Array<{ path: string; message: string }>): GatewayError {
@@ -104,8 +134,8 @@ function published(c: AdminContext, outcome: PublishOutcome, status: 200 | 201 =
 
 /** The current version and its document; 404 when nothing was ever published. */
 async function current(c: AdminContext): Promise<{ version: string; document: unknown }> {
-  const version = await readPointer(c.env.CONFIG);
-  const document = version === null ? null : await readVersionDocument(c.env.CONFIG, version);
+  const version = await stored(readPointer(c.env.CONFIG));
+  const document = version === null ? null : await stored(readVersionDocument(c.env.CONFIG, version));
   if (version === null || document === null) throw new GatewayError("not-found", "No config has been published yet.");
   return { version, document };
 }
@@ -122,8 +152,8 @@ export async function validateConfig(c: AdminContext): Promise<Response> {
   const parsed = parseConfig(document, gatewaySettings(c.env).validation);
   if (!parsed.ok) throw invalid(parsed.issues);
   let changes = null;
-  const version = await readPointer(c.env.CONFIG);
-  if (version !== null) changes = diffConfigs(await readVersionDocument(c.env.CONFIG, version), document);
+  const version = await stored(readPointer(c.env.CONFIG));
+  if (version !== null) changes = diffConfigs(await stored(readVersionDocument(c.env.CONFIG, version)), document);
   return json(c, {
     valid: true,
     routes: parsed.config.routes.length,
@@ -137,19 +167,19 @@ export async function validateConfig(c: AdminContext): Promise<Response> {
 export async function publishConfigDocument(c: AdminContext): Promise<Response> {
   const expected = expectation(c);
   const document = await jsonBody(c);
-  return published(c, await publisher(c).publish(document, expected, "publish", null));
+  return published(c, await stored(publisher(c).publish(document, expected, "publish", null)));
 }
 
 /** GET /config/versions: what the publisher made current, newest first. */
 export async function listVersions(c: AdminContext): Promise<Response> {
-  const [history, version] = await Promise.all([publisher(c).history(), readPointer(c.env.CONFIG)]);
+  const [history, version] = await stored(Promise.all([publisher(c).history(), readPointer(c.env.CONFIG)]));
   return json(c, { current: version, versions: history }, 200, version);
 }
 
 /** GET /config/versions/:version: one stored version's document. */
 export async function getVersion(c: AdminContext): Promise<Response> {
   const version = c.req.param("version") ?? "";
-  const document = await readVersionDocument(c.env.CONFIG, version);
+  const document = await stored(readVersionDocument(c.env.CONFIG, version));
   if (document === null) throw new GatewayError("not-found", "No config version of that name is stored.");
   return json(c, { version, config: document });
 }
@@ -160,7 +190,7 @@ export async function rollback(c: AdminContext): Promise<Response> {
   const body = jsonObject(await jsonBody(c), "a JSON");
   if (typeof body.version !== "string" || body.version === "")
     throw new GatewayError("bad-request", 'The body must name the version: {"version": "..."}.');
-  return published(c, await publisher(c).rollback(body.version, expected), 200);
+  return published(c, await stored(publisher(c).rollback(body.version, expected)), 200);
 }
 
 type Kind = "route" | "cluster";
@@ -196,7 +226,7 @@ export function editEntry(kind: Kind, operation: "put" | "delete") {
     if (edit.kind === "not-found") throw new GatewayError("not-found", `The current config has no ${kind} '${name}'.`);
     if (edit.kind === "not-a-config") throw new GatewayError("config-unavailable", "The current config document is not an object.");
     const action: PublishAction = "edit";
-    const outcome = await publisher(c).publish(edit.document, expected, action, `${operation} ${kind} ${name}`);
+    const outcome = await stored(publisher(c).publish(edit.document, expected, action, `${operation} ${kind} ${name}`));
     return published(c, outcome, edit.created ? 201 : 200, { [kind]: name, created: edit.created });
   };
 }

@@ -75,7 +75,8 @@ export async function statusPage(c: Context<AppEnv>): Promise<Response> {
   );
   const { state } = snapshotCache.status();
   // The routes as published (the compiled table does not keep them in that form).
-  const document = snapshot ? await readVersionDocument(c.env.CONFIG, snapshot.version) : null;
+  // A KV hiccup leaves the routes table empty rather than failing the page.
+  const document = snapshot ? await readVersionDocument(c.env.CONFIG, snapshot.version).catch(() => null) : null;
   const parsed = document === null ? null : parseConfig(document, settings.validation);
   const config = parsed?.ok ? parsed.config : null;
   const counters = counterSnapshot();
