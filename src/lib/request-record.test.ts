@@ -39,7 +39,7 @@ describe("request record", () => {
       status: 200,
       durationMs: 45,
       upstreamMs: 30,
-      decisions: { auth: "jwt", rateLimit: "allowed", breaker: "routed", coalesce: "leader" },
+      decisions: { auth: "jwt", split: null, rateLimit: "allowed", idempotency: null, breaker: "routed", coalesce: "leader" },
     });
     expect(accessLogLine(routed(), { status: 502, requestId: "r", traceparent, now: 1_001 }).level).toBe("error");
   });

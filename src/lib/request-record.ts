@@ -24,6 +24,9 @@ export interface RequestRecord {
   rateLimit: "allowed" | "denied" | "shadow-denied" | "fail-open" | "fail-closed" | null;
   breaker: "routed" | "no-healthy-upstream" | "upstream-overloaded" | null;
   coalesce: "leader" | "follower" | "alone" | "pass" | "bypass" | null;
+  /** How the request's side of a split was chosen (the side itself is `cluster`). */
+  split: "sticky" | "random" | "override" | null;
+  idempotency: "first" | "replayed" | "conflict" | "mismatch" | null;
 }
 
 export function newRequestRecord(method: string, startedAt: number): RequestRecord {
@@ -41,6 +44,8 @@ export function newRequestRecord(method: string, startedAt: number): RequestReco
     rateLimit: null,
     breaker: null,
     coalesce: null,
+    split: null,
+    idempotency: null,
   };
 }
 
@@ -67,7 +72,14 @@ export function accessLogLine(record: RequestRecord, facts: { status: number; re
     upstreamStatus: record.upstreamStatus,
     durationMs: facts.now - record.startedAt,
     upstreamMs: record.upstreamMs,
-    decisions: { auth: record.auth, rateLimit: record.rateLimit, breaker: record.breaker, coalesce: record.coalesce },
+    decisions: {
+      auth: record.auth,
+      split: record.split,
+      rateLimit: record.rateLimit,
+      idempotency: record.idempotency,
+      breaker: record.breaker,
+      coalesce: record.coalesce,
+    },
   };
 }
 

@@ -59,7 +59,7 @@ describe("observability", () => {
       cluster: "origin",
       attempts: 1,
       upstreamStatus: 200,
-      decisions: { auth: null, rateLimit: null, breaker: null, coalesce: "leader" },
+      decisions: { auth: null, split: null, rateLimit: null, idempotency: null, breaker: null, coalesce: "leader" },
     });
     expect(String(lines[0]?.target)).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect(typeof lines[0]?.durationMs).toBe("number");

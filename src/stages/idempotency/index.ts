@@ -126,6 +126,7 @@ export const idempotency = createMiddleware<AppEnv>(async function idempotency(c
   } catch {
     throw unavailable();
   }
+  c.get("record").idempotency = outcome.kind === "in-progress" ? "conflict" : outcome.kind === "replay" ? "replayed" : outcome.kind;
   if (outcome.kind === "in-progress") {
     count(policy.metrics.conflict);
     throw new GatewayError("idempotency-conflict", "The first request with this key has not finished; retry later.", {

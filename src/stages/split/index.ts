@@ -35,6 +35,8 @@ export const split = createMiddleware<AppEnv>(async function split(c, next) {
   const cluster = plan.sides[side] as CompiledCluster;
   count((plan.metrics[side] as Record<typeof how, string>)[how]);
   c.set("cluster", cluster);
-  c.get("record").cluster = cluster.name;
+  const record = c.get("record");
+  record.cluster = cluster.name;
+  record.split = how;
   await next();
 });
