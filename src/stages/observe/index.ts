@@ -28,7 +28,13 @@ export const observe = createMiddleware<AppEnv>(async function observe(c, next) 
 
   const settings = c.get("observability");
   if (settings === undefined) return;
-  if (settings.serverTiming) response.headers.append("server-timing", serverTiming(record, now));
+  if (settings.serverTiming) {
+    try {
+      response.headers.append("server-timing", serverTiming(record, now));
+    } catch {
+      // Every response the stages build has mutable headers; should one not, it goes out without timing.
+    }
+  }
   if (sampled(status, record, settings.accessLog, Math.random())) {
     console.log(JSON.stringify(accessLogLine(record, { status, requestId: c.get("requestId"), traceparent: c.get("traceparent"), now })));
   }
