@@ -46,12 +46,3 @@ export async function untilServing(version: string): Promise<void> {
   }
   throw new Error(`gateway did not load ${version}`);
 }
-
-export interface Problem {
-  type: string;
-  status: number;
-  detail?: string;
-  requestId: string;
-  issues?: Array<{ path: string; message: string }>;
-  currentVersion?: string | null;
-}

@@ -3,7 +3,7 @@
  * wait until the gateway serves it, and call the gateway the way the platform would.
  */
 import { env, exports } from "cloudflare:workers";
-import { inject } from "vitest";
+import { expect, inject } from "vitest";
 import type { GatewayConfigInput } from "../src/config/schema.ts";
 import { publishConfig } from "../src/config/store.ts";
 
@@ -28,6 +28,30 @@ export async function applyConfig(config: GatewayConfigInput): Promise<string> {
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
   throw new Error(`gateway did not load config ${published.version}`);
+}
+
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail?: string;
+  requestId: string;
+  issues?: Array<{ path: string; message: string }>;
+  currentVersion?: string | null;
+}
+
+/**
+ * Asserts a problem+json answer of the gateway's own: the status, the type, the request id of the
+ * response in the body, and nothing of a stack trace or an upstream address.
+ */
+export async function expectProblem(response: Response, status: number, code: string): Promise<Problem> {
+  expect(response.status).toBe(status);
+  expect(response.headers.get("content-type")).toBe("application/problem+json");
+  const problem = (await response.json()) as Problem;
+  expect(problem).toMatchObject({ type: `urn:edgegate:problem:${code}`, status });
+  expect(problem.requestId).toBe(response.headers.get("x-request-id"));
+  expect(JSON.stringify(problem)).not.toMatch(/127\.0\.0\.1|stack|at \w+ \(/);
+  return problem;
 }
 
 /** Reads a counter kept by the test origin. */

@@ -3,6 +3,7 @@
  * key naming the current version. Writers put the version first and the pointer last, so a reader
  * never sees a pointer to a version that is not there yet.
  */
+import { sha256Hex } from "../lib/digest.ts";
 import { type ConfigIssue, type ConfigValidationOptions, type GatewayConfig, parseConfig } from "./schema.ts";
 
 export const CONFIG_POINTER_KEY = "config/current";
@@ -50,8 +51,7 @@ export async function readCurrentConfig(kv: ConfigKv, options: ConfigValidationO
 
 /** A new version id: sortable by time, unique by content hash. */
 async function newConfigVersion(text: string, now: number = Date.now()): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));
-  const hash = Array.from(digest.slice(0, 4), (b) => b.toString(16).padStart(2, "0")).join("");
+  const hash = await sha256Hex(text, 4);
   return `${new Date(now)
     .toISOString()
     .replace(/[-:]/g, "")

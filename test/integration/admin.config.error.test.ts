@@ -3,18 +3,8 @@
  * preconditions, and concurrent publishes, of which exactly one wins and nothing is lost.
  */
 import { describe, expect, it } from "vitest";
-import { admin, currentVersion, type Problem, taggedConfig, untilServing } from "../admin-support.ts";
-import { gateway } from "../support.ts";
-
-async function expectProblem(response: Response, status: number, code: string): Promise<Problem> {
-  expect(response.status).toBe(status);
-  expect(response.headers.get("content-type")).toBe("application/problem+json");
-  const body = (await response.json()) as Problem;
-  expect(body.type).toBe(`urn:edgegate:problem:${code}`);
-  expect(body.requestId).toBe(response.headers.get("x-request-id"));
-  expect(JSON.stringify(body)).not.toMatch(/stack|at \w+ \(/);
-  return body;
-}
+import { admin, currentVersion, taggedConfig, untilServing } from "../admin-support.ts";
+import { expectProblem, gateway } from "../support.ts";
 
 async function anyMatch(): Promise<Record<string, string>> {
   const version = await currentVersion();

@@ -1,22 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { applyConfig, closedOrigin, gateway, origin, originHits, simpleConfig } from "../support.ts";
-
-interface Problem {
-  type: string;
-  title: string;
-  status: number;
-  detail?: string;
-  requestId: string;
-}
-
-async function expectProblem(res: Response, status: number, code: string): Promise<Problem> {
-  expect(res.status).toBe(status);
-  expect(res.headers.get("content-type")).toBe("application/problem+json");
-  const problem = (await res.json()) as Problem;
-  expect(problem).toMatchObject({ type: `urn:edgegate:problem:${code}`, status });
-  expect(problem.requestId).toBe(res.headers.get("x-request-id"));
-  return problem;
-}
+import { applyConfig, closedOrigin, expectProblem, gateway, origin, originHits, simpleConfig } from "../support.ts";
 
 const key = () => crypto.randomUUID();
 

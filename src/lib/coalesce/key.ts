@@ -3,6 +3,7 @@
  * the route says the answer varies on, and (unless the route's answers are public) the caller's
  * credential. Pure; the stage hashes the credential part.
  */
+import { sha256Hex } from "../digest.ts";
 
 /** Request fields that carry a credential by convention, whatever the route's own auth says. */
 const CONVENTIONAL_CREDENTIALS = ["authorization", "cookie", "x-api-key"] as const;
@@ -36,9 +37,6 @@ export function credentialMaterial(headers: Headers, names: readonly string[]): 
 }
 
 /** A SHA-256 of the credential, so the table of in-flight keys never holds a secret. */
-export async function credentialDigest(material: string): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(material)));
-  let hex = "";
-  for (let i = 0; i < 16; i++) hex += (digest[i] as number).toString(16).padStart(2, "0");
-  return hex;
+export function credentialDigest(material: string): Promise<string> {
+  return sha256Hex(material, 16);
 }

@@ -4,6 +4,7 @@
  * "a" + "b:c"). The client's address is CF-Connecting-IP, which Cloudflare's edge sets; headers a
  * client can write (X-Forwarded-For and friends) are never read.
  */
+import { sha256Hex } from "../digest.ts";
 import type { Identity } from "../identity.ts";
 
 export type KeyPart =
@@ -64,8 +65,5 @@ export function rateLimitKey(parts: readonly KeyPart[], headers: Headers, identi
 }
 
 async function sha256Key(key: string): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(key)));
-  let hex = "";
-  for (const byte of digest) hex += byte.toString(16).padStart(2, "0");
-  return `sha256:${hex}`;
+  return `sha256:${await sha256Hex(key)}`;
 }

@@ -4,6 +4,7 @@
  * trusting the record. The key itself is shown once, when it is created, and never stored.
  */
 import * as v from "valibot";
+import { sha256Hex } from "../../lib/digest.ts";
 
 export const API_KEY_PREFIX = "api-keys/sha256/";
 
@@ -30,10 +31,7 @@ export interface ApiKeyKv {
 
 /** Lower-case hex SHA-256 of a key, as stored. */
 export async function hashApiKey(key: string): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(key)));
-  let hex = "";
-  for (const byte of digest) hex += byte.toString(16).padStart(2, "0");
-  return hex;
+  return sha256Hex(key);
 }
 
 /** The record stored for `hash`, or undefined when there is none or it does not validate. */

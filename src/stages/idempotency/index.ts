@@ -12,6 +12,7 @@ import type { CompiledIdempotency } from "../../config/compile.ts";
 import type { AppEnv } from "../../env.ts";
 import { GatewayError } from "../../errors.ts";
 import { bufferUpTo } from "../../lib/buffer.ts";
+import { sha256Hex } from "../../lib/digest.ts";
 import type { HeaderPairs } from "../../lib/headers.ts";
 import { type Begin, parseIdempotencyKey, type StoredAnswer } from "../../lib/idempotency.ts";
 import { count } from "../../lib/metrics.ts";
@@ -43,8 +44,7 @@ async function fingerprint(method: string, target: string, body: Uint8Array): Pr
   const all = new Uint8Array(head.byteLength + body.byteLength);
   all.set(head);
   all.set(body, head.byteLength);
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", all));
-  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+  return sha256Hex(all);
 }
 
 function scopeOf(c: Context<AppEnv>): string {
