@@ -550,7 +550,6 @@ export type JwtAlgorithm = (typeof JWT_ALGORITHMS)[number];
 export type RateLimitPolicyConfig = RouteConfig["rateLimits"][number];
 export type RateLimitAlgorithm = (typeof RATE_LIMIT_ALGORITHMS)[number];
 export type CoalesceConfig = NonNullable<RouteConfig["coalesce"]>;
-export type ObservabilityConfig = GatewayConfig["observability"];
 export type SplitConfig = NonNullable<RouteConfig["split"]>;
 export type MirrorConfig = NonNullable<RouteConfig["mirror"]>;
 export type IdempotencyConfig = NonNullable<RouteConfig["idempotency"]>;

@@ -6,10 +6,11 @@
  */
 import { cookieValue } from "./credentials.ts";
 import type { Identity } from "./identity.ts";
+import { type KeyPart, keyPartValue } from "./rate-limit/key.ts";
 
 export const BUCKETS = 10_000;
 
-export type StickyKey = { kind: "ip" } | { kind: "subject" } | { kind: "header"; name: string } | { kind: "cookie"; name: string };
+export type StickyKey = Extract<KeyPart, { kind: "ip" | "subject" | "header" }> | { kind: "cookie"; name: string };
 
 /** Parses the config's notation (`ip`, `subject`, `header:x-user`, `cookie:uid`); validation has vouched for it. */
 export function parseStickyKey(key: string): StickyKey {
@@ -20,16 +21,7 @@ export function parseStickyKey(key: string): StickyKey {
 
 /** The request's value of its sticky key; undefined when it has none (it is then assigned at random). */
 export function stickyValue(key: StickyKey, headers: Headers, identity: Identity | undefined): string | undefined {
-  switch (key.kind) {
-    case "ip":
-      return headers.get("cf-connecting-ip") ?? undefined;
-    case "subject":
-      return identity?.subject ?? undefined;
-    case "header":
-      return headers.get(key.name) ?? undefined;
-    case "cookie":
-      return cookieValue(headers.get("cookie"), key.name);
-  }
+  return key.kind === "cookie" ? cookieValue(headers.get("cookie"), key.name) : keyPartValue(key, headers, identity);
 }
 
 /** A bucket in [0, BUCKETS) from a string: FNV-1a (32 bit), stable across isolates and releases. */

@@ -225,8 +225,7 @@ export function editEntry(kind: Kind, operation: "put" | "delete") {
     else edit = body ? putCluster(document, name, body) : deleteCluster(document, name);
     if (edit.kind === "not-found") throw new GatewayError("not-found", `The current config has no ${kind} '${name}'.`);
     if (edit.kind === "not-a-config") throw new GatewayError("config-unavailable", "The current config document is not an object.");
-    const action: PublishAction = "edit";
-    const outcome = await stored(publisher(c).publish(edit.document, expected, action, `${operation} ${kind} ${name}`));
+    const outcome = await stored(publisher(c).publish(edit.document, expected, "edit", `${operation} ${kind} ${name}`));
     return published(c, outcome, edit.created ? 201 : 200, { [kind]: name, created: edit.created });
   };
 }

@@ -30,7 +30,8 @@ function claimText(value: unknown): string | undefined {
   return undefined;
 }
 
-function partValue(part: KeyPart, headers: Headers, identity: Identity | undefined): string | undefined {
+/** The request's value of one key part; undefined when it has none. Split stickiness reads requests the same way. */
+export function keyPartValue(part: KeyPart, headers: Headers, identity: Identity | undefined): string | undefined {
   switch (part.kind) {
     case "ip":
       return headers.get("cf-connecting-ip") ?? undefined;
@@ -54,7 +55,7 @@ function partValue(part: KeyPart, headers: Headers, identity: Identity | undefin
 export function rateLimitKey(parts: readonly KeyPart[], headers: Headers, identity: Identity | undefined): string | Promise<string> {
   let key = "";
   for (const part of parts) {
-    const value = partValue(part, headers, identity);
+    const value = keyPartValue(part, headers, identity);
     if (key !== "") key += "|";
     key +=
       value === undefined
