@@ -5,11 +5,11 @@
 import { execFileSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { resolve } from "node:path";
-import { convertV4MiniflareOptions, Miniflare } from "miniflare";
 import { publishConfig } from "../../src/config/store.ts";
 import { freePorts } from "../lib/free-port.ts";
 import { benchRoutes } from "./routes.ts";
 import { ensureTools, startNginx } from "./tools.ts";
+import { startWorkerd } from "./workerd.ts";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 const WORK = resolve(ROOT, ".bench/profile");
@@ -19,38 +19,43 @@ const [originPort, inspectorPort, gatewayPort] = (await freePorts(3)) as [number
 const nginx = startNginx(WORK, originPort, 1);
 const O = `http://127.0.0.1:${originPort}`;
 execFileSync("wrangler", ["deploy", "--dry-run", "--outdir", resolve(WORK, "gateway")], { cwd: ROOT, stdio: "ignore" });
-const bundle = resolve(WORK, "gateway/index.js");
-const mf = new Miniflare(
-  convertV4MiniflareOptions({
-    inspectorPort,
-    workers: [
-      {
-        name: "gw",
-        modules: true,
-        scriptPath: bundle,
-        compatibilityDate: "2026-11-01",
-        kvNamespaces: ["CONFIG"],
-        bindings: { ALLOW_PRIVATE_UPSTREAMS: "true" },
-        unsafeDirectSockets: [{ host: "127.0.0.1", port: gatewayPort }],
-      },
-    ],
-  }),
+const runtime = await startWorkerd(
+  WORK,
+  [
+    {
+      name: "gateway",
+      modulePath: resolve(WORK, "gateway/index.js"),
+      port: gatewayPort,
+      gateway: true,
+      bindings: { ALLOW_PRIVATE_UPSTREAMS: "true", CONFIG_REFRESH_INTERVAL_MS: "500" },
+    },
+  ],
+  0,
+  inspectorPort,
 );
-await mf.ready;
-const p = await publishConfig(await mf.getKVNamespace("CONFIG", "gw"), benchRoutes(10, O), { allowPrivateUpstreams: true });
+const p = await publishConfig(runtime.kv, benchRoutes(10, O), { allowPrivateUpstreams: true });
 if (!p.ok) throw new Error("bench config invalid");
+// Profile only once the isolate serves the published version.
+for (let i = 0; ; i++) {
+  const health = (await (await fetch(`http://127.0.0.1:${gatewayPort}/__gateway/health`)).json()) as { config: { version: string | null } };
+  if (health.config.version === p.version) break;
+  if (i > 100) throw new Error("the gateway did not load the bench config");
+  await new Promise((r) => setTimeout(r, 50));
+}
 const targets = (await (await fetch(`http://127.0.0.1:${inspectorPort}/json`)).json()) as Array<{
   webSocketDebuggerUrl: string;
   title: string;
 }>;
-const target = targets.find((t) => t.title.includes("gw")) ?? targets[0];
+const target = targets.find((t) => t.title.includes("gateway")) ?? targets[0];
 if (!target) throw new Error("no inspector target");
 const ws = new WebSocket(target.webSocketDebuggerUrl);
 await new Promise((r) => ws.addEventListener("open", r));
 let id = 0;
 interface ProfileNode {
+  id: number;
   callFrame: { functionName: string; url: string; lineNumber: number };
   hitCount: number;
+  children?: number[];
 }
 const pending = new Map<number, (v: unknown) => void>();
 ws.addEventListener("message", (m) => {
@@ -62,20 +67,36 @@ const call = (method: string, params = {}) =>
     pending.set(++id, r);
     ws.send(JSON.stringify({ id, method, params }));
   });
-execFileSync("wrk", ["-t1", "-c32", "-d2s", `http://127.0.0.1:${gatewayPort}/bench/x`]);
+execFileSync("taskset", ["-c", "1", "wrk", "-t1", "-c32", "-d2s", `http://127.0.0.1:${gatewayPort}/bench/x`]);
 await call("Profiler.enable");
 await call("Profiler.setSamplingInterval", { interval: 100 });
 await call("Profiler.start");
-execFileSync("wrk", ["-t1", "-c32", "-d5s", `http://127.0.0.1:${gatewayPort}/bench/x`]);
+execFileSync("taskset", ["-c", "1", "wrk", "-t1", "-c32", "-d5s", `http://127.0.0.1:${gatewayPort}/bench/x`]);
 const { profile } = (await call("Profiler.stop")) as { profile: { nodes: ProfileNode[] } };
+// Self time per function, and inclusive time (itself and everything it called, each sample counted once).
+const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+const parentOf = new Map<number, number>();
+for (const n of profile.nodes) for (const child of n.children ?? []) parentOf.set(child, n.id);
+const name = (n: ProfileNode) => `${n.callFrame.functionName || "(anon)"} ${n.callFrame.url.split("/").pop()}:${n.callFrame.lineNumber}`;
 const self = new Map<string, number>();
+const inclusive = new Map<string, number>();
 let total = 0;
 for (const n of profile.nodes) {
-  const k = `${n.callFrame.functionName || "(anon)"} ${n.callFrame.url.split("/").pop()}:${n.callFrame.lineNumber}`;
-  self.set(k, (self.get(k) ?? 0) + n.hitCount);
   total += n.hitCount;
+  self.set(name(n), (self.get(name(n)) ?? 0) + n.hitCount);
+  const seen = new Set<string>();
+  for (let at: ProfileNode | undefined = n; at !== undefined; at = byId.get(parentOf.get(at.id) ?? -1)) {
+    if (seen.has(name(at))) continue;
+    seen.add(name(at));
+    inclusive.set(name(at), (inclusive.get(name(at)) ?? 0) + n.hitCount);
+  }
 }
-for (const [k, v] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 25)) console.log(((100 * v) / total).toFixed(1).padStart(5), "%", k);
+const print = (title: string, times: Map<string, number>, n: number) => {
+  console.log(title);
+  for (const [k, v] of [...times].sort((a, b) => b[1] - a[1]).slice(0, n)) console.log(((100 * v) / total).toFixed(1).padStart(5), "%", k);
+};
+print("self time", self, 25);
+print("inclusive time", inclusive, 40);
 ws.close();
-await mf.dispose();
+await runtime.stop();
 nginx.kill();

@@ -11,11 +11,9 @@ import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { resolve } from "node:path";
-import { convertV4MiniflareOptions, Miniflare } from "miniflare";
 import type { GatewayConfigInput } from "../../src/config/schema.ts";
 import { publishConfig } from "../../src/config/store.ts";
 import { freePorts } from "../lib/free-port.ts";
-import { gatewayWorkerOptions, wranglerCompatibility } from "../lib/gateway-worker.ts";
 import { startLocalUpstash } from "../lib/local-upstash.ts";
 import { type CoalesceRun, measureCoalescing } from "./coalesce.ts";
 import { AUDIENCE, benchIdentityProvider, ISSUER, pacedLua, TOKEN_POOL, tokenPoolLua } from "./identity.ts";
@@ -24,7 +22,8 @@ import { measureStage, measureVerify } from "./micro.ts";
 import { startHaproxy, startNginxProxy, startNodeGateway } from "./peers.ts";
 import { type BenchCase, type CaseResult, type EjectionRun, writeReport } from "./report.ts";
 import { benchRoutes } from "./routes.ts";
-import { cpuMicros, ensureTools, findWorkerdPid, nginxRequestCount, peakRssMiB, pin, runWrk, startNginx } from "./tools.ts";
+import { cpuMicros, ensureTools, nginxRequestCount, peakRssMiB, pin, runWrk, startNginx } from "./tools.ts";
+import { startWorkerd } from "./workerd.ts";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 const WORK = resolve(ROOT, ".bench");
@@ -234,40 +233,35 @@ async function main(): Promise<void> {
   };
 
   children.push(...Object.values(peers));
-  const { compatibilityDate } = wranglerCompatibility();
-  // Written in the flat (v4) option shape, which Miniflare 5 converts to its own.
-  const mf = new Miniflare(
-    convertV4MiniflareOptions({
-      workers: [
-        gatewayWorkerOptions(resolve(WORK, "gateway"), ports.gateway, {
+  const runtime = await startWorkerd(
+    WORK,
+    [
+      {
+        name: "gateway",
+        modulePath: resolve(WORK, "gateway/index.js"),
+        port: ports.gateway,
+        gateway: true,
+        bindings: {
           ALLOW_PRIVATE_UPSTREAMS: "true",
           CONFIG_REFRESH_INTERVAL_MS: "500",
           UPSTASH_REDIS_REST_URL: upstash.url,
           UPSTASH_REDIS_REST_TOKEN: upstash.token,
           ADMIN_TOKEN: ADMIN_TOKEN,
-        }),
-        {
-          name: "passthrough",
-          modules: true,
-          scriptPath: resolve(import.meta.dirname, "passthrough.js"),
-          compatibilityDate,
-          bindings: { ORIGIN: origin },
-          unsafeDirectSockets: [{ host: "127.0.0.1", port: ports.passthrough }],
         },
-        {
-          name: "auth-bench",
-          modules: true,
-          scriptPath: resolve(WORK, "auth-worker/auth-worker.js"),
-          compatibilityDate,
-          unsafeDirectSockets: [{ host: "127.0.0.1", port: ports.authBench }],
-        },
-      ],
-    }),
+      },
+      {
+        name: "passthrough",
+        modulePath: resolve(import.meta.dirname, "passthrough.js"),
+        port: ports.passthrough,
+        bindings: { ORIGIN: origin },
+      },
+      { name: "auth-bench", modulePath: resolve(WORK, "auth-worker/auth-worker.js"), port: ports.authBench },
+    ],
+    CONTENDER_CPU,
   );
-  await mf.ready;
-  const workerd = findWorkerdPid();
-  pin(workerd, CONTENDER_CPU);
-  const kv = await mf.getKVNamespace("CONFIG", "gateway");
+  children.push({ kill: () => runtime.stop() });
+  const workerd = runtime.pid;
+  const kv = runtime.kv;
   const gateway = `http://127.0.0.1:${ports.gateway}`;
   // Any answer means the peer is listening (the JWT ones refuse a request without a token).
   for (const port of [ports.nginxProxy, ports.haproxy, ports.haproxyJwt, ports.node, ports.nodeJwt]) {
@@ -568,7 +562,7 @@ async function main(): Promise<void> {
     rss["HAProxy (JWT + rate count)"] = peakRssMiB(haproxyPids.jwt);
     rss["Node.js (plain)"] = peakRssMiB(pids.node);
     rss["Node.js (JWT)"] = peakRssMiB(pids.nodeJwt);
-    await mf.dispose();
+    await runtime.stop();
     for (const peer of Object.values(peers)) peer.kill();
     nginx.kill();
     await upstash.close();

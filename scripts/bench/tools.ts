@@ -138,7 +138,7 @@ export interface WrkOptions {
 
 /**
  * Runs wrk and waits for it without blocking this process: the event loop must keep draining what
- * workerd (under Miniflare) writes to its stdout (the gateway's access log), or the pipe fills up
+ * workerd writes to its stdout (the gateway's access log), or the pipe fills up
  * and workerd stalls mid-run.
  */
 export async function runWrk(url: string, options: WrkOptions): Promise<{ result: WrkResult; command: string }> {
@@ -193,12 +193,6 @@ export function peakRssMiB(pid: number): number {
 export async function nginxRequestCount(origin: string): Promise<number> {
   const text = await (await fetch(`${origin}/__stub_status`)).text();
   return Number(/\n\s*\d+\s+\d+\s+(\d+)/.exec(text)?.[1] ?? Number.NaN);
-}
-
-/** The newest workerd process started after `since` (ms), i.e. the one Miniflare just spawned. */
-export function findWorkerdPid(): number {
-  const out = execFileSync("pgrep", ["-n", "-f", "workerd serve"], { encoding: "utf8" }).trim();
-  return Number(out);
 }
 
 export function pin(pid: number, cpu: number): void {

@@ -3,7 +3,6 @@
  * failure the retry logic understands. Knows nothing about routes or retries.
  */
 import type { CompiledCluster, CompiledTarget } from "../../config/compile.ts";
-import type { HeaderPairs } from "../../lib/headers.ts";
 
 export type AttemptFailure = "connect-failure" | "timeout";
 
@@ -16,7 +15,7 @@ export interface AttemptRequest {
   /** Path (already rewritten) plus the raw query string, starting with "/". */
   pathAndQuery: string;
   method: string;
-  headers: HeaderPairs;
+  headers: Headers;
   body: ReadableStream<Uint8Array> | null;
   /** Epoch ms by which response headers must have arrived (the route deadline). */
   deadline: number;

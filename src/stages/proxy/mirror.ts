@@ -6,13 +6,12 @@
  * mirror's limit: the copy tees the stream, which holds at most that much for the slower reader.
  */
 import type { CompiledMirror, CompiledTarget } from "../../config/compile.ts";
-import type { HeaderPairs } from "../../lib/headers.ts";
 import { count } from "../../lib/metrics.ts";
 
 export interface MirroredRequest {
   method: string;
   pathAndQuery: string;
-  headers: HeaderPairs;
+  headers: Headers;
   body: ReadableStream<Uint8Array> | null;
   declaredLength: string | null;
 }
@@ -27,10 +26,12 @@ async function sendCopy(mirror: CompiledMirror, request: MirroredRequest, body: 
   const index = cluster.balancer.pick();
   const target = cluster.targets[index] as CompiledTarget;
   try {
+    // Marked, so the mirror can tell copies from real traffic (and never acts on them twice).
+    const headers = new Headers(request.headers);
+    headers.set("x-edgegate-mirror", "1");
     const response = await fetch(target.origin + target.basePath + request.pathAndQuery, {
       method: request.method,
-      // Marked, so the mirror can tell copies from real traffic (and never acts on them twice).
-      headers: [...request.headers, ["x-edgegate-mirror", "1"]],
+      headers,
       body,
       redirect: "manual",
       signal: AbortSignal.timeout(mirror.timeoutMs),

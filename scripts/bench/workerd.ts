@@ -1,0 +1,154 @@
+/**
+ * Workers on `workerd serve` directly, the way the benchmark and the profiler run them: one process,
+ * one config written here, outbound fetches straight to the network. Miniflare puts a JS outbound
+ * worker in front of every subrequest a Worker makes (it measured about 120 us of CPU per request
+ * here), which a deployed Worker does not have; so the benchmark leaves Miniflare out.
+ *
+ * KV: workerd's KV binding talks HTTP to a service (GET, PUT and DELETE of `/<key>`); this module
+ * serves that from a Map in this process and hands the same Map out as a KV namespace for publishing.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { basename, dirname, relative, resolve } from "node:path";
+import { wranglerCompatibility } from "../lib/gateway-worker.ts";
+
+const ROOT = resolve(import.meta.dirname, "../..");
+const WORKERD = resolve(ROOT, "node_modules/.bin/workerd");
+
+export interface WorkerSpec {
+  name: string;
+  /** The Worker's ES module (a bundle, or a plain script). */
+  modulePath: string;
+  port: number;
+  bindings?: Record<string, string>;
+  /** Bind the gateway's KV namespace (CONFIG) and Durable Objects. */
+  gateway?: boolean;
+}
+
+/** The gateway's Durable Object bindings, as in wrangler.toml. */
+const GATEWAY_OBJECTS: Record<string, string> = {
+  RATE_LIMITER: "RateLimiter",
+  BREAKER: "ClusterBreaker",
+  CONFIG_PUBLISHER: "ConfigPublisher",
+  IDEMPOTENCY: "IdempotencyStore",
+};
+
+export interface RunningWorkerd {
+  pid: number;
+  /** The gateway's CONFIG namespace, for publishing configs the way the admin API and CLI do. */
+  kv: KVNamespace;
+  stop(): Promise<void>;
+}
+
+/** The KV protocol workerd's binding speaks, over an in-memory Map. */
+function kvServer(store: Map<string, string>): Server {
+  return createServer(async (req, res) => {
+    const key = decodeURIComponent(new URL(req.url ?? "/", "http://kv").pathname.slice(1));
+    if (req.method === "GET") {
+      const value = store.get(key);
+      res.writeHead(value === undefined ? 404 : 200).end(value);
+    } else if (req.method === "PUT") {
+      const chunks: Buffer[] = [];
+      for await (const chunk of req) chunks.push(chunk as Buffer);
+      store.set(key, Buffer.concat(chunks).toString("utf8"));
+      res.writeHead(200).end();
+    } else if (req.method === "DELETE") {
+      store.delete(key);
+      res.writeHead(200).end();
+    } else {
+      res.writeHead(501).end("the benchmark's KV serves get, put and delete only");
+    }
+  });
+}
+
+function text(value: string): string {
+  return JSON.stringify(value);
+}
+
+function workerConfig(spec: WorkerSpec, dir: string): string {
+  const { compatibilityDate, compatibilityFlags } = wranglerCompatibility();
+  const bindings = Object.entries(spec.bindings ?? {}).map(([name, value]) => `(name = ${text(name)}, text = ${text(value)})`);
+  const lines = [
+    `modules = [(name = ${text(basename(spec.modulePath))}, esModule = embed ${text(relative(dir, spec.modulePath))})]`,
+    `compatibilityDate = ${text(compatibilityDate)}`,
+    `compatibilityFlags = [${compatibilityFlags.map(text).join(", ")}]`,
+    `globalOutbound = "internet"`,
+  ];
+  if (spec.gateway) {
+    bindings.push(`(name = "CONFIG", kvNamespace = "kv")`);
+    for (const [name, className] of Object.entries(GATEWAY_OBJECTS)) {
+      bindings.push(`(name = ${text(name)}, durableObjectNamespace = ${text(className)})`);
+    }
+    const objects = Object.values(GATEWAY_OBJECTS).map(
+      (c) => `(className = ${text(c)}, uniqueKey = ${text(`edgegate-${c}`)}, enableSql = true)`,
+    );
+    lines.push(`durableObjectNamespaces = [${objects.join(", ")}]`, `durableObjectStorage = (localDisk = "objects")`);
+  }
+  lines.push(`bindings = [${bindings.join(", ")}]`);
+  return `(name = ${text(spec.name)}, worker = (${lines.join(", ")}))`;
+}
+
+/** Starts one workerd process serving `workers`, pinned to `cpu`. Its stdout (access logs) is drained. */
+export async function startWorkerd(dir: string, workers: WorkerSpec[], cpu: number, inspectorPort?: number): Promise<RunningWorkerd> {
+  mkdirSync(resolve(dir, "objects"), { recursive: true });
+  const store = new Map<string, string>();
+  const kv = kvServer(store);
+  await new Promise<void>((r) => kv.listen(0, "127.0.0.1", r));
+  const kvPort = (kv.address() as AddressInfo).port;
+  const services = [
+    ...workers.map((w) => workerConfig(w, dir)),
+    `(name = "internet", network = (allow = ["public", "private", "local"]))`,
+    `(name = "kv", external = (address = "127.0.0.1:${kvPort}", http = ()))`,
+    `(name = "objects", disk = (path = ${text(resolve(dir, "objects"))}, writable = true))`,
+  ];
+  const sockets = workers.map((w) => `(name = ${text(w.name)}, address = "127.0.0.1:${w.port}", http = (), service = ${text(w.name)})`);
+  const config = resolve(dir, "workerd.capnp");
+  writeFileSync(
+    config,
+    `using Workerd = import "/workerd/workerd.capnp";\nconst config :Workerd.Config = (\n  services = [\n    ${services.join(",\n    ")}\n  ],\n  sockets = [\n    ${sockets.join(",\n    ")}\n  ]\n);\n`,
+  );
+  const inspector = inspectorPort === undefined ? [] : [`--inspector-addr=127.0.0.1:${inspectorPort}`];
+  const child: ChildProcess = spawn("taskset", ["-c", String(cpu), WORKERD, "serve", config, ...inspector], {
+    cwd: dirname(config),
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stderr = "";
+  child.stdout?.resume();
+  child.stderr?.on("data", (d: Buffer) => {
+    stderr = (stderr + d.toString()).slice(-4_000);
+  });
+  const exited = new Promise<void>((r) => child.once("exit", () => r()));
+  // Ready when every socket answers.
+  for (const w of workers) {
+    for (let i = 0; ; i++) {
+      if (child.exitCode !== null) throw new Error(`workerd exited: ${stderr}`);
+      if (
+        await fetch(`http://127.0.0.1:${w.port}/`).then(
+          () => true,
+          () => false,
+        )
+      )
+        break;
+      if (i > 200) throw new Error(`workerd did not listen on ${w.port}: ${stderr}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  const namespace = {
+    get: async (key: string) => store.get(key) ?? null,
+    put: async (key: string, value: string) => void store.set(key, value),
+    delete: async (key: string) => void store.delete(key),
+  };
+  return {
+    // taskset execs workerd, so the child is workerd itself.
+    pid: child.pid ?? 0,
+    kv: namespace as unknown as KVNamespace,
+    async stop() {
+      child.kill();
+      await exited;
+      kv.closeAllConnections();
+      kv.close();
+    },
+  };
+}
