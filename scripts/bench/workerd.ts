@@ -82,7 +82,7 @@ function workerConfig(spec: WorkerSpec, dir: string): string {
       bindings.push(`(name = ${text(name)}, durableObjectNamespace = ${text(className)})`);
     }
     const objects = Object.values(GATEWAY_OBJECTS).map(
-      (c) => `(className = ${text(c)}, uniqueKey = ${text(`edgegate-${c}`)}, enableSql = true)`,
+      (c) => `(className = ${text(c)}, uniqueKey = ${text(`${spec.name}-${c}`)}, enableSql = true)`,
     );
     lines.push(`durableObjectNamespaces = [${objects.join(", ")}]`, `durableObjectStorage = (localDisk = "objects")`);
   }
