@@ -18,13 +18,16 @@ ensureTools();
 const [originPort, inspectorPort, gatewayPort] = (await freePorts(3)) as [number, number, number];
 const nginx = startNginx(WORK, originPort, 1);
 const O = `http://127.0.0.1:${originPort}`;
-execFileSync("wrangler", ["deploy", "--dry-run", "--outdir", resolve(WORK, "gateway")], { cwd: ROOT, stdio: "ignore" });
+// PROFILE_BUNDLE profiles a bundle built elsewhere (another revision, say) instead of this checkout.
+const bundle = process.env.PROFILE_BUNDLE ?? resolve(WORK, "gateway/index.js");
+if (!process.env.PROFILE_BUNDLE)
+  execFileSync("wrangler", ["deploy", "--dry-run", "--outdir", resolve(WORK, "gateway")], { cwd: ROOT, stdio: "ignore" });
 const runtime = await startWorkerd(
   WORK,
   [
     {
       name: "gateway",
-      modulePath: resolve(WORK, "gateway/index.js"),
+      modulePath: bundle,
       port: gatewayPort,
       gateway: true,
       bindings: { ALLOW_PRIVATE_UPSTREAMS: "true", CONFIG_REFRESH_INTERVAL_MS: "500" },
@@ -56,6 +59,7 @@ interface ProfileNode {
   callFrame: { functionName: string; url: string; lineNumber: number };
   hitCount: number;
   children?: number[];
+  positionTicks?: Array<{ line: number; ticks: number }>;
 }
 const pending = new Map<number, (v: unknown) => void>();
 ws.addEventListener("message", (m) => {
@@ -97,6 +101,17 @@ const print = (title: string, times: Map<string, number>, n: number) => {
 };
 print("self time", self, 25);
 print("inclusive time", inclusive, 40);
+// PROFILE_LINES=<function name>: where inside that function the samples fell (line: share).
+const focus = process.env.PROFILE_LINES;
+if (focus) {
+  const lines = new Map<number, number>();
+  for (const n of profile.nodes) {
+    if (n.callFrame.functionName !== focus) continue;
+    for (const t of n.positionTicks ?? []) lines.set(t.line, (lines.get(t.line) ?? 0) + t.ticks);
+  }
+  console.log(`lines of ${focus}`);
+  for (const [line, ticks] of [...lines].sort((a, b) => b[1] - a[1]).slice(0, 10)) console.log(((100 * ticks) / total).toFixed(1).padStart(5), "%", `line ${line}`);
+}
 ws.close();
 await runtime.stop();
 nginx.kill();
