@@ -31,9 +31,9 @@ const QUICK = process.argv.includes("--quick") || process.env.BENCH_QUICK === "1
 const settings = {
   quick: QUICK,
   runs: Number(process.env.BENCH_RUNS ?? (QUICK ? 1 : 3)),
-  seconds: Number(process.env.BENCH_SECONDS ?? (QUICK ? 2 : 4)),
+  seconds: Number(process.env.BENCH_SECONDS ?? (QUICK ? 1 : 4)),
   warmSeconds: 1,
-  fixedSeconds: 2,
+  fixedSeconds: QUICK ? 1 : 2,
   fixedRate: Number(process.env.BENCH_RATE ?? 500),
   connections: 32,
   fixedConnections: 16,
