@@ -18,7 +18,7 @@ export interface VerifyResult {
  * CPU per request of each from the workerd process. No network, so the difference is the stage alone.
  */
 export async function measureStage(base: string, workerd: number, runs: number): Promise<{ plainUs: number[]; jwtUs: number[] }> {
-  const n = 50_000;
+  const n = 30_000;
   const plainUs: number[] = [];
   const jwtUs: number[] = [];
   for (let run = 0; run < runs; run++) {

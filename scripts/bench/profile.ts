@@ -110,7 +110,8 @@ if (focus) {
     for (const t of n.positionTicks ?? []) lines.set(t.line, (lines.get(t.line) ?? 0) + t.ticks);
   }
   console.log(`lines of ${focus}`);
-  for (const [line, ticks] of [...lines].sort((a, b) => b[1] - a[1]).slice(0, 10)) console.log(((100 * ticks) / total).toFixed(1).padStart(5), "%", `line ${line}`);
+  for (const [line, ticks] of [...lines].sort((a, b) => b[1] - a[1]).slice(0, 10))
+    console.log(((100 * ticks) / total).toFixed(1).padStart(5), "%", `line ${line}`);
 }
 ws.close();
 await runtime.stop();

@@ -199,7 +199,8 @@ async function main(): Promise<void> {
     upstashPort,
     redisPort,
     slowOriginPort,
-  ] = (await freePorts(12)) as [number, number, number, number, number, number, number, number, number, number, number, number];
+    rewritingPort,
+  ] = (await freePorts(13)) as [number, number, number, number, number, number, number, number, number, number, number, number, number];
   const nginx = startNginx(WORK, originPort, LOAD_CPU, idp.jwks);
   // Upstash policies talk to Debian's redis-server behind the Upstash REST API, beside the origin.
   const upstash = await startLocalUpstash({ port: upstashPort, redisPort });
@@ -212,6 +213,7 @@ async function main(): Promise<void> {
     gateway: gatewayPort,
     passthrough: passthroughPort,
     authBench: authBenchPort,
+    rewriting: rewritingPort,
     nginxProxy: nginxProxyPort,
     haproxy: haproxyPort,
     haproxyJwt: haproxyJwtPort,
@@ -253,6 +255,12 @@ async function main(): Promise<void> {
         name: "passthrough",
         modulePath: resolve(import.meta.dirname, "passthrough.js"),
         port: ports.passthrough,
+        bindings: { ORIGIN: origin },
+      },
+      {
+        name: "rewriting-proxy",
+        modulePath: resolve(import.meta.dirname, "rewriting-proxy.js"),
+        port: ports.rewriting,
         bindings: { ORIGIN: origin },
       },
       { name: "auth-bench", modulePath: resolve(WORK, "auth-worker/auth-worker.js"), port: ports.authBench },
@@ -331,6 +339,14 @@ async function main(): Promise<void> {
       name: "bare passthrough Worker",
       kind: "floor",
       url: peerUrl(ports.passthrough),
+      pid: pids.workerd,
+    },
+    {
+      id: "rewriting",
+      contender: "workerd",
+      name: "minimal header-rewriting Worker (no routing, no config)",
+      kind: "floor",
+      url: peerUrl(ports.rewriting),
       pid: pids.workerd,
     },
     { id: "eg-1", contender: "edgegate", name: "routed GET, 1 route", kind: "plain", url: atGateway, setup: routed(1), pid: workerd },
