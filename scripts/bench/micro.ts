@@ -17,8 +17,13 @@ export interface VerifyResult {
  * the real authenticate stage on a route without auth, then on one with a cached JWT, alternating;
  * CPU per request of each from the workerd process. No network, so the difference is the stage alone.
  */
-export async function measureStage(base: string, workerd: number, runs: number): Promise<{ plainUs: number[]; jwtUs: number[] }> {
-  const n = 30_000;
+export async function measureStage(
+  base: string,
+  workerd: number,
+  runs: number,
+  scale = 1,
+): Promise<{ n: number; plainUs: number[]; jwtUs: number[] }> {
+  const n = Math.round(30_000 * scale);
   const plainUs: number[] = [];
   const jwtUs: number[] = [];
   for (let run = 0; run < runs; run++) {
@@ -34,11 +39,11 @@ export async function measureStage(base: string, workerd: number, runs: number):
     }
   }
   console.log(`authenticate stage: ${median(plainUs).toFixed(1)} us without auth, ${median(jwtUs).toFixed(1)} us with a cached JWT`);
-  return { plainUs, jwtUs };
+  return { n, plainUs, jwtUs };
 }
 
 /** CPU per verification inside workerd: the process's CPU over one request that verifies `n` tokens. */
-export async function measureVerify(base: string, workerd: number, runs: number): Promise<VerifyResult[]> {
+export async function measureVerify(base: string, workerd: number, runs: number, scale = 1): Promise<VerifyResult[]> {
   await (await fetch(`${base}/prepare`)).text();
   const cases = [
     // N is set so each run takes over a second of CPU: /proc reports CPU time in 10 ms ticks.
@@ -49,7 +54,7 @@ export async function measureVerify(base: string, workerd: number, runs: number)
     { name: "junk", label: "junk rejected (64 KiB, 2 segments, non-base64url, bad header)", n: 200_000 },
   ];
   const results: VerifyResult[] = [];
-  for (const c of cases) {
+  for (const c of cases.map((x) => ({ ...x, n: Math.round(x.n * scale) }))) {
     await (await fetch(`${base}/run?case=${c.name}&n=${Math.ceil(c.n / 10)}`)).text(); // warm-up
     const usPerOp: number[] = [];
     for (let run = 0; run < runs; run++) {

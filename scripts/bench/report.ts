@@ -69,7 +69,7 @@ export interface ReportInput {
   match: MatchResult[];
   results: CaseResult[];
   verify: VerifyResult[];
-  stage: { plainUs: number[]; jwtUs: number[] };
+  stage: { n: number; plainUs: number[]; jwtUs: number[] };
   rss: Record<string, number>;
   /** Requests that reached the origin nginx per client request, by case id (JWKS fetches included). */
   subrequests: Record<string, number>;
@@ -337,7 +337,7 @@ export function writeReport(input: ReportInput): void {
         `| ${v.name} | ${v.n.toLocaleString("en")} | ${median(v.usPerOp).toFixed(1)} (${v.usPerOp.map((x) => x.toFixed(1)).join(", ")}) |`,
     ),
     "",
-    `The authenticate stage, inside workerd with no network (the real stage in a Hono app, alternating runs of 30,000 requests): ${fixed(median(stage.plainUs), 1)} us per request on a route without auth (${stage.plainUs.map((x) => x.toFixed(1)).join(", ")}), ${fixed(median(stage.jwtUs), 1)} us with a cached JWT (${stage.jwtUs.map((x) => x.toFixed(1)).join(", ")}): the cached-token path adds ${fixed(stageAddedUs, 1)} us. Through HTTP the same comparison (one-token JWT case against the control case) reads ${pct(cpu(byId("eg-jwt-one")) / cpu(control) - 1)} CPU per request; round-to-round noise on this shared machine is larger than that difference, which is why the goal uses the in-isolate figure.`,
+    `The authenticate stage, inside workerd with no network (the real stage in a Hono app, alternating runs of ${stage.n.toLocaleString("en-US")} requests): ${fixed(median(stage.plainUs), 1)} us per request on a route without auth (${stage.plainUs.map((x) => x.toFixed(1)).join(", ")}), ${fixed(median(stage.jwtUs), 1)} us with a cached JWT (${stage.jwtUs.map((x) => x.toFixed(1)).join(", ")}): the cached-token path adds ${fixed(stageAddedUs, 1)} us. Through HTTP the same comparison (one-token JWT case against the control case) reads ${pct(cpu(byId("eg-jwt-one")) / cpu(control) - 1)} CPU per request; round-to-round noise on this shared machine is larger than that difference, which is why the goal uses the in-isolate figure.`,
     "",
     "## Raw runs",
     "",
