@@ -113,6 +113,7 @@ describe("downstreamResponse", () => {
       ["transfer-encoding", "chunked"],
       ["set-cookie", "a=1"],
       ["set-cookie", "b=2"],
+      ["x-request-id", "from-the-upstream"],
     ]);
     const response = downstreamResponse(
       new Response("ignored", { status: 418, statusText: "Teapot", headers: upstream }),
