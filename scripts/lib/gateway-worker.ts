@@ -1,7 +1,8 @@
 /**
  * The gateway as Miniflare runs it outside wrangler dev: the deploy bundle, the compatibility
  * settings from wrangler.toml, its KV namespace and Durable Objects, and the given bindings. The
- * benchmark and the end-to-end tests both serve it this way, straight on workerd.
+ * end-to-end tests serve it this way; the benchmark reads only the compatibility settings, since it
+ * runs `workerd serve` without Miniflare (scripts/bench/workerd.ts).
  */
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
