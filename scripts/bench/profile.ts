@@ -33,8 +33,7 @@ const runtime = await startWorkerd(
       bindings: { ALLOW_PRIVATE_UPSTREAMS: "true", CONFIG_REFRESH_INTERVAL_MS: "500" },
     },
   ],
-  0,
-  inspectorPort,
+  { cpu: 0, inspectorPort },
 );
 const p = await publishConfig(runtime.kv, benchRoutes(10, O), { allowPrivateUpstreams: true });
 if (!p.ok) throw new Error("bench config invalid");

@@ -265,7 +265,7 @@ async function main(): Promise<void> {
       },
       { name: "auth-bench", modulePath: resolve(WORK, "auth-worker/auth-worker.js"), port: ports.authBench },
     ],
-    CONTENDER_CPU,
+    { cpu: CONTENDER_CPU },
   );
   children.push({ kill: () => runtime.stop() });
   const workerd = runtime.pid;

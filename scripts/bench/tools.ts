@@ -9,13 +9,11 @@ import { promisify } from "node:util";
 const execFileAsync = promisify(execFile);
 
 /** Debian packages the benchmark runs, by the command each provides. */
-const TOOLS: Record<string, string> = { nginx: "nginx-light", wrk: "wrk", haproxy: "haproxy" };
+const TOOLS: Record<string, string> = { nginx: "nginx-light", wrk: "wrk", haproxy: "haproxy", valgrind: "valgrind" };
 
-/** Makes sure Debian's nginx, wrk and HAProxy are there, installing them when running as root. */
-export function ensureTools(): void {
-  const missing = Object.keys(TOOLS).filter(
-    (tool) => spawnSync("sh", ["-c", `command -v ${tool} || test -x /usr/sbin/${tool}`]).status !== 0,
-  );
+/** Makes sure the Debian tools named are there (nginx, wrk and HAProxy by default), installing them when running as root. */
+export function ensureTools(tools: string[] = ["nginx", "wrk", "haproxy"]): void {
+  const missing = tools.filter((tool) => spawnSync("sh", ["-c", `command -v ${tool} || test -x /usr/sbin/${tool}`]).status !== 0);
   if (missing.length === 0) return;
   const packages = missing.map((tool) => TOOLS[tool]).join(" ");
   if (process.getuid?.() !== 0) throw new Error(`missing ${missing.join(", ")}: apt-get install ${packages}`);

@@ -94,10 +94,29 @@ function workerConfig(spec: WorkerSpec, dir: string): string {
   return `(name = ${text(spec.name)}, worker = (${lines.join(", ")}))`;
 }
 
-/** Starts one workerd process serving `workers`, pinned to `cpu`. Its stdout (access logs) is drained. */
-export async function startWorkerd(dir: string, workers: WorkerSpec[], cpu: number, inspectorPort?: number): Promise<RunningWorkerd> {
+export interface WorkerdOptions {
+  /** The CPU it is pinned to (taskset). */
+  cpu: number;
+  inspectorPort?: number;
+  /**
+   * A command workerd runs under instead of taskset (a valgrind tool, say), given workerd's own
+   * command line. The process it starts must be the one that serves, for `pid`.
+   */
+  launcher?: (command: string[]) => string[];
+  /** Writes to the KV namespace before workerd starts, so the first request already finds a config. */
+  seed?: (kv: ConfigNamespace) => Promise<void>;
+}
+
+/** Starts one workerd process serving `workers`. Its stdout (access logs) is drained. */
+export async function startWorkerd(dir: string, workers: WorkerSpec[], options: WorkerdOptions): Promise<RunningWorkerd> {
   mkdirSync(resolve(dir, "objects"), { recursive: true });
   const store = new Map<string, string>();
+  const namespace = {
+    get: async (key: string) => store.get(key) ?? null,
+    put: async (key: string, value: string) => void store.set(key, value),
+    delete: async (key: string) => void store.delete(key),
+  } as unknown as ConfigNamespace;
+  await options.seed?.(namespace);
   const kv = kvServer(store);
   await new Promise<void>((r) => kv.listen(0, "127.0.0.1", r));
   const kvPort = (kv.address() as AddressInfo).port;
@@ -113,8 +132,10 @@ export async function startWorkerd(dir: string, workers: WorkerSpec[], cpu: numb
     config,
     `using Workerd = import "/workerd/workerd.capnp";\nconst config :Workerd.Config = (\n  services = [\n    ${services.join(",\n    ")}\n  ],\n  sockets = [\n    ${sockets.join(",\n    ")}\n  ]\n);\n`,
   );
-  const inspector = inspectorPort === undefined ? [] : [`--inspector-addr=127.0.0.1:${inspectorPort}`];
-  const child: ChildProcess = spawn("taskset", ["-c", String(cpu), WORKERD, "serve", config, ...inspector], {
+  const inspector = options.inspectorPort === undefined ? [] : [`--inspector-addr=127.0.0.1:${options.inspectorPort}`];
+  const workerd = [WORKERD, "serve", config, ...inspector];
+  const [command, ...args] = options.launcher?.(workerd) ?? ["taskset", "-c", String(options.cpu), ...workerd];
+  const child: ChildProcess = spawn(command as string, args, {
     cwd: dirname(config),
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -135,19 +156,15 @@ export async function startWorkerd(dir: string, workers: WorkerSpec[], cpu: numb
         )
       )
         break;
-      if (i > 200) throw new Error(`workerd did not listen on ${w.port}: ${stderr}`);
+      // Long enough for workerd under valgrind, which starts some 50 times slower.
+      if (i > 2_000) throw new Error(`workerd did not listen on ${w.port}: ${stderr}`);
       await new Promise((r) => setTimeout(r, 50));
     }
   }
-  const namespace = {
-    get: async (key: string) => store.get(key) ?? null,
-    put: async (key: string, value: string) => void store.set(key, value),
-    delete: async (key: string) => void store.delete(key),
-  };
   return {
     // taskset execs workerd, so the child is workerd itself.
     pid: child.pid ?? 0,
-    kv: namespace as unknown as ConfigNamespace,
+    kv: namespace,
     async stop() {
       child.kill();
       await exited;

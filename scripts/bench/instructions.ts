@@ -1,0 +1,171 @@
+/**
+ * `npm run bench:instructions` (about 5 minutes): instructions per request, counted by valgrind's
+ * callgrind, for the bare passthrough Worker, the minimal header-rewriting Worker and the gateway's
+ * routed GET, all in one workerd process in front of the nginx origin.
+ *
+ * CPU time on a shared VM swings by a third between rounds of the same binary; an instruction
+ * count repeats to within a few percent. So this settles A/B questions about the hot path that the
+ * throughput benchmark cannot: build both, count both. It is user space only (the kernel's share,
+ * the same for every Worker, is not in it), and a count is not a time: throughput stays the
+ * benchmark's business.
+ *
+ * INSTRUCTIONS_BUNDLE=<bundle> counts a gateway built elsewhere instead of this checkout.
+ */
+import { execFileSync } from "node:child_process";
+import { mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { connect } from "node:net";
+import { resolve } from "node:path";
+import { publishConfig } from "../../src/config/store.ts";
+import { freePorts } from "../lib/free-port.ts";
+import { benchRoutes } from "./routes.ts";
+import { ensureTools, startNginx } from "./tools.ts";
+import { startWorkerd } from "./workerd.ts";
+
+const ROOT = resolve(import.meta.dirname, "../..");
+const WORK = resolve(ROOT, ".bench/instructions");
+/** Requests before counting: enough for V8 to have optimized the hot functions. */
+const WARM = 3_000;
+const COUNTED = 2_000;
+/**
+ * Each case is counted this often and the lowest count kept: a round that a garbage collection
+ * or a late recompilation lands in reads high, never low.
+ */
+const ROUNDS = 2;
+
+/**
+ * `n` requests over 8 keep-alive connections, each carrying only a Host header, the way wrk sends
+ * them in the throughput benchmark; every answer read to the end by its Content-Length.
+ */
+async function load(url: string, n: number): Promise<void> {
+  const { hostname, port, pathname } = new URL(url);
+  const request = `GET ${pathname} HTTP/1.1\r\nHost: ${hostname}:${port}\r\n\r\n`;
+  let sent = 0;
+  const connection = () =>
+    new Promise<void>((done, fail) => {
+      const socket = connect(Number(port), hostname);
+      let pending = Buffer.alloc(0);
+      const next = () => {
+        if (sent >= n) return void socket.end(done);
+        sent++;
+        socket.write(request);
+      };
+      socket.on("connect", next).on("error", fail);
+      socket.on("data", (chunk: Buffer) => {
+        pending = Buffer.concat([pending, chunk]);
+        for (;;) {
+          const headEnd = pending.indexOf("\r\n\r\n");
+          if (headEnd === -1) return;
+          const head = pending.subarray(0, headEnd).toString("latin1");
+          const length = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? Number.NaN);
+          if (!head.startsWith("HTTP/1.1 200") || Number.isNaN(length)) {
+            socket.destroy();
+            return fail(new Error(`${url} answered ${head.split("\r\n")[0]} without a Content-Length body`));
+          }
+          if (pending.length < headEnd + 4 + length) return;
+          pending = pending.subarray(headEnd + 4 + length);
+          next();
+        }
+      });
+    });
+  await Promise.all(Array.from({ length: 8 }, connection));
+}
+
+/** The Ir total of callgrind's latest dump in `dir` (dumps are numbered callgrind.out.1, .2, ...). */
+function latestDumpTotal(dir: string): number {
+  const dumps = readdirSync(dir)
+    .map((f) => /^callgrind\.out\.(\d+)$/.exec(f)?.[1])
+    .filter((n): n is string => n !== undefined)
+    .map(Number);
+  const text = readFileSync(resolve(dir, `callgrind.out.${Math.max(...dumps)}`), "utf8");
+  return Number(/^summary: (\d+)$/m.exec(text)?.[1] ?? Number.NaN);
+}
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  ensureTools(["nginx", "valgrind"]);
+  rmSync(WORK, { recursive: true, force: true });
+  mkdirSync(WORK, { recursive: true });
+  const bundle = process.env.INSTRUCTIONS_BUNDLE ?? resolve(WORK, "gateway/index.js");
+  if (!process.env.INSTRUCTIONS_BUNDLE)
+    execFileSync("wrangler", ["deploy", "--dry-run", "--outdir", resolve(WORK, "gateway")], { cwd: ROOT, stdio: "ignore" });
+
+  const [originPort, passthroughPort, rewritingPort, gatewayPort] = (await freePorts(4)) as [number, number, number, number];
+  const nginx = startNginx(WORK, originPort, 1);
+  const origin = `http://127.0.0.1:${originPort}`;
+  process.on("exit", () => nginx.kill());
+  const runtime = await startWorkerd(
+    WORK,
+    [
+      {
+        name: "passthrough",
+        modulePath: resolve(import.meta.dirname, "passthrough.js"),
+        port: passthroughPort,
+        bindings: { ORIGIN: origin },
+      },
+      {
+        name: "rewriting",
+        modulePath: resolve(import.meta.dirname, "rewriting-proxy.js"),
+        port: rewritingPort,
+        bindings: { ORIGIN: origin },
+      },
+      {
+        name: "gateway",
+        modulePath: bundle,
+        port: gatewayPort,
+        gateway: true,
+        // No pointer check while counting: one every ten minutes.
+        bindings: { ALLOW_PRIVATE_UPSTREAMS: "true", CONFIG_REFRESH_INTERVAL_MS: "600000" },
+      },
+    ],
+    {
+      cpu: 0,
+      launcher: (workerd) => [
+        "valgrind",
+        "--tool=callgrind",
+        "--smc-check=all-non-file",
+        `--callgrind-out-file=${WORK}/callgrind.out`,
+        ...workerd,
+      ],
+      // The config is in KV before the first request, so the isolate never caches its absence.
+      seed: async (kv) => {
+        const published = await publishConfig(kv, benchRoutes(1, origin), { allowPrivateUpstreams: true });
+        if (!published.ok) throw new Error("bench config invalid");
+      },
+    },
+  );
+  const pid = String(runtime.pid);
+  const cases = [
+    { name: "bare passthrough Worker", url: `http://127.0.0.1:${passthroughPort}/hello` },
+    { name: "minimal header-rewriting Worker", url: `http://127.0.0.1:${rewritingPort}/hello` },
+    { name: "edgegate: routed GET, 1 route", url: `http://127.0.0.1:${gatewayPort}/bench/hello` },
+  ];
+  const counts = new Map<string, number[]>();
+  try {
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const c of cases) {
+        await load(c.url, WARM);
+        execFileSync("callgrind_control", ["-z", pid], { stdio: "ignore" });
+        await load(c.url, COUNTED);
+        execFileSync("callgrind_control", ["-d", pid], { stdio: "ignore" });
+        const perRequest = latestDumpTotal(WORK) / COUNTED;
+        counts.set(c.name, [...(counts.get(c.name) ?? []), perRequest]);
+        console.log(`round ${round + 1}: ${c.name}: ${Math.round(perRequest).toLocaleString("en")} instructions per request`);
+      }
+    }
+  } finally {
+    await runtime.stop();
+    nginx.kill();
+  }
+
+  const floor = Math.min(...(counts.get(cases[0]?.name ?? "") ?? []));
+  console.log(`\ninstructions per request (lowest of ${ROUNDS} rounds, ${COUNTED} requests each after ${WARM} to warm up):`);
+  for (const c of cases) {
+    const lowest = Math.min(...(counts.get(c.name) ?? []));
+    console.log(
+      `  ${c.name.padEnd(34)} ${Math.round(lowest).toLocaleString("en").padStart(9)}  ${(lowest / floor).toFixed(2)}x the passthrough`,
+    );
+  }
+  console.log(`(${((Date.now() - started) / 60_000).toFixed(1)} minutes)`);
+}
+
+await main();
