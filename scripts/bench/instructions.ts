@@ -1,5 +1,5 @@
 /**
- * `npm run bench:instructions` (about 5 minutes): instructions per request, counted by valgrind's
+ * `npm run bench:instructions` (about 6 minutes): instructions per request, counted by valgrind's
  * callgrind, for the bare passthrough Worker, the minimal header-rewriting Worker and the gateway's
  * routed GET, all in one workerd process in front of the nginx origin.
  *
