@@ -162,7 +162,7 @@ export async function startWorkerd(dir: string, workers: WorkerSpec[], options: 
     }
   }
   return {
-    // taskset execs workerd, so the child is workerd itself.
+    // taskset execs workerd (and valgrind runs it in its own process), so the child is the server.
     pid: child.pid ?? 0,
     kv: namespace,
     async stop() {
