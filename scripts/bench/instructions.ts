@@ -157,14 +157,15 @@ async function main(): Promise<void> {
     nginx.kill();
   }
 
-  const floor = Math.min(...(counts.get(cases[0]?.name ?? "") ?? []));
+  const lowest = cases.map((c) => Math.min(...(counts.get(c.name) ?? [])));
+  const passthrough = lowest[0] as number;
   console.log(`\ninstructions per request (lowest of ${ROUNDS} rounds, ${COUNTED} requests each after ${WARM} to warm up):`);
-  for (const c of cases) {
-    const lowest = Math.min(...(counts.get(c.name) ?? []));
+  cases.forEach((c, i) => {
+    const count = lowest[i] as number;
     console.log(
-      `  ${c.name.padEnd(34)} ${Math.round(lowest).toLocaleString("en").padStart(9)}  ${(lowest / floor).toFixed(2)}x the passthrough`,
+      `  ${c.name.padEnd(34)} ${Math.round(count).toLocaleString("en").padStart(9)}  ${(count / passthrough).toFixed(2)}x the passthrough`,
     );
-  }
+  });
   console.log(`(${((Date.now() - started) / 60_000).toFixed(1)} minutes)`);
 }
 
