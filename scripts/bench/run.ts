@@ -200,7 +200,23 @@ async function main(): Promise<void> {
     redisPort,
     slowOriginPort,
     rewritingPort,
-  ] = (await freePorts(13)) as [number, number, number, number, number, number, number, number, number, number, number, number, number];
+    requiredPort,
+  ] = (await freePorts(14)) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
   const nginx = startNginx(WORK, originPort, LOAD_CPU, idp.jwks);
   // Upstash policies talk to Debian's redis-server behind the Upstash REST API, beside the origin.
   const upstash = await startLocalUpstash({ port: upstashPort, redisPort });
@@ -214,6 +230,7 @@ async function main(): Promise<void> {
     passthrough: passthroughPort,
     authBench: authBenchPort,
     rewriting: rewritingPort,
+    required: requiredPort,
     nginxProxy: nginxProxyPort,
     haproxy: haproxyPort,
     haproxyJwt: haproxyJwtPort,
@@ -261,6 +278,12 @@ async function main(): Promise<void> {
         name: "rewriting-proxy",
         modulePath: resolve(import.meta.dirname, "rewriting-proxy.js"),
         port: ports.rewriting,
+        bindings: { ORIGIN: origin },
+      },
+      {
+        name: "required-writes",
+        modulePath: resolve(import.meta.dirname, "required-writes.js"),
+        port: ports.required,
         bindings: { ORIGIN: origin },
       },
       { name: "auth-bench", modulePath: resolve(WORK, "auth-worker/auth-worker.js"), port: ports.authBench },
@@ -347,6 +370,14 @@ async function main(): Promise<void> {
       name: "minimal header-rewriting Worker (no routing, no config)",
       kind: "floor",
       url: peerUrl(ports.rewriting),
+      pid: pids.workerd,
+    },
+    {
+      id: "required",
+      contender: "workerd",
+      name: "required writes only (lower bound for a conforming Worker)",
+      kind: "floor",
+      url: peerUrl(ports.required),
       pid: pids.workerd,
     },
     { id: "eg-1", contender: "edgegate", name: "routed GET, 1 route", kind: "plain", url: atGateway, setup: routed(1), pid: workerd },

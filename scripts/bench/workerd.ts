@@ -98,6 +98,8 @@ export interface WorkerdOptions {
   /** The CPU it is pinned to (taskset). */
   cpu: number;
   inspectorPort?: number;
+  /** V8 flags for every isolate of the process (workerd's `v8Flags`). */
+  v8Flags?: string[];
   /**
    * A command workerd runs under instead of taskset (a valgrind tool, say), given workerd's own
    * command line. The process it starts must be the one that serves, for `pid`.
@@ -130,7 +132,7 @@ export async function startWorkerd(dir: string, workers: WorkerSpec[], options: 
   const config = resolve(dir, "workerd.capnp");
   writeFileSync(
     config,
-    `using Workerd = import "/workerd/workerd.capnp";\nconst config :Workerd.Config = (\n  services = [\n    ${services.join(",\n    ")}\n  ],\n  sockets = [\n    ${sockets.join(",\n    ")}\n  ]\n);\n`,
+    `using Workerd = import "/workerd/workerd.capnp";\nconst config :Workerd.Config = (\n  services = [\n    ${services.join(",\n    ")}\n  ],\n  sockets = [\n    ${sockets.join(",\n    ")}\n  ],\n  v8Flags = [${(options.v8Flags ?? []).map(text).join(", ")}]\n);\n`,
   );
   const inspector = options.inspectorPort === undefined ? [] : [`--inspector-addr=127.0.0.1:${options.inspectorPort}`];
   const workerd = [WORKERD, "serve", config, ...inspector];
