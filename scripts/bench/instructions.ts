@@ -100,13 +100,7 @@ async function main(): Promise<void> {
   if (!process.env.INSTRUCTIONS_BUNDLE)
     execFileSync("wrangler", ["deploy", "--dry-run", "--outdir", resolve(WORK, "gateway")], { cwd: ROOT, stdio: "ignore" });
 
-  const [originPort, passthroughPort, requiredPort, rewritingPort, gatewayPort] = (await freePorts(5)) as [
-    number,
-    number,
-    number,
-    number,
-    number,
-  ];
+  const [originPort, passthroughPort, requiredPort, rewritingPort, gatewayPort] = await freePorts(5);
   const nginx = startNginx(WORK, originPort, 1);
   const origin = `http://127.0.0.1:${originPort}`;
   process.on("exit", () => nginx.kill());

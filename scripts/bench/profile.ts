@@ -15,7 +15,7 @@ const ROOT = resolve(import.meta.dirname, "../..");
 const WORK = resolve(ROOT, ".bench/profile");
 mkdirSync(WORK, { recursive: true });
 ensureTools();
-const [originPort, inspectorPort, gatewayPort] = (await freePorts(3)) as [number, number, number];
+const [originPort, inspectorPort, gatewayPort] = await freePorts(3);
 const nginx = startNginx(WORK, originPort, 1);
 const O = `http://127.0.0.1:${originPort}`;
 // PROFILE_BUNDLE profiles a bundle built elsewhere (another revision, say) instead of this checkout.

@@ -201,22 +201,7 @@ async function main(): Promise<void> {
     slowOriginPort,
     rewritingPort,
     requiredPort,
-  ] = (await freePorts(14)) as [
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-  ];
+  ] = await freePorts(14);
   const nginx = startNginx(WORK, originPort, LOAD_CPU, idp.jwks);
   // Upstash policies talk to Debian's redis-server behind the Upstash REST API, beside the origin.
   const upstash = await startLocalUpstash({ port: upstashPort, redisPort });

@@ -3,8 +3,11 @@
  */
 import { createServer } from "node:net";
 
+/** A tuple of `N` ports, so a caller can destructure exactly the ports it asked for. */
+type Ports<N extends number, Chosen extends number[] = []> = Chosen["length"] extends N ? Chosen : Ports<N, [...Chosen, number]>;
+
 /** `count` distinct free ports: all are held open until every one is chosen, so none repeats. */
-export async function freePorts(count: number): Promise<number[]> {
+export async function freePorts<N extends number>(count: N): Promise<Ports<N>> {
   const servers = await Promise.all(
     Array.from(
       { length: count },
@@ -21,7 +24,7 @@ export async function freePorts(count: number): Promise<number[]> {
     return typeof address === "object" && address ? address.port : 0;
   });
   await Promise.all(servers.map((server) => new Promise((done) => server.close(done))));
-  return ports;
+  return ports as Ports<N>;
 }
 
 export function freePort(): Promise<number> {
