@@ -78,6 +78,19 @@ describe("parseConfig", () => {
     "http://169.254.169.254/latest",
     "http://[::1]:9000",
     "http://0x7f.1",
+    "http://metadata.google.internal/computeMetadata/v1",
+    "http://METADATA.GOOG.",
+    "http://instance-data.ec2.internal",
+    "http://[64:ff9b::a9fe:a9fe]",
+    "http://[64:ff9b:1::a00:1]",
+    "http://[2002:a00:1::1]",
+    "http://[2001:0:4136:e378:8000:63bf:f5ff:fffe]",
+    "http://[::ffff:0:7f00:1]",
+    "http://[fec0::1]",
+    "http://[2001:db8::1]",
+    "http://[100::1]",
+    "http://192.0.2.10",
+    "http://255.255.255.255",
   ])("refuses the non-public upstream %s unless the dev flag allows it", (url) => {
     const config = { ...valid, clusters: { users: { targets: [{ url }] } } };
     expect(issuesOf(config)[0]).toEqual({
@@ -157,6 +170,8 @@ describe("parseConfig: authentication", () => {
     expect(plain).toEqual([{ path: "jwtProviders.idp.jwksUri", message: expect.stringContaining("must use https") }]);
     const internal = issuesOf(withAuth({ jwt: "idp" }, { idp: { ...provider, jwksUri: "https://169.254.169.254/jwks" } }));
     expect(internal[0]?.message).toContain("link-local or private");
+    const metadata = issuesOf(withAuth({ jwt: "idp" }, { idp: { ...provider, jwksUri: "https://metadata.google.internal./jwks" } }));
+    expect(metadata).toEqual([{ path: "jwtProviders.idp.jwksUri", message: expect.stringContaining("link-local or private") }]);
     expect(parseConfig(withAuth({ jwt: "idp" }, { idp: { ...provider, jwksUri: "http://127.0.0.1:9000/jwks" } }), dev).ok).toBe(true);
   });
 
