@@ -59,6 +59,47 @@ describe("claimHeaderValue", () => {
     expect(claimHeaderValue("x".repeat(5_000))).toBeUndefined();
     expect(claimHeaderValue(null)).toBeUndefined();
   });
+
+  it("leaves out what the runtime would trim, and what is empty", () => {
+    for (const value of [" alice", "alice ", " alice ", "alice\t", "\talice", " ", "\t", ""]) {
+      expect(claimHeaderValue(value), JSON.stringify(value)).toBeUndefined();
+    }
+    expect(claimHeaderValue("Alice B.\tSmith")).toBe("Alice B.\tSmith");
+  });
+
+  it("leaves out every control character, DEL and anything outside ASCII", () => {
+    for (let code = 0; code < 0x20; code++) {
+      if (code !== 0x09) expect(claimHeaderValue(`a${String.fromCharCode(code)}b`), `U+${code.toString(16)}`).toBeUndefined();
+    }
+    for (const value of ["a\u007fb", "a\u0080b", "a\u00a0b", "a\u2028b", "a\ud800b", "a\u{1f600}b"]) {
+      expect(claimHeaderValue(value), JSON.stringify(value)).toBeUndefined();
+    }
+  });
+
+  it("forwards 4096 bytes and not one more", () => {
+    expect(claimHeaderValue("a".repeat(4_096))).toHaveLength(4_096);
+    expect(claimHeaderValue("a".repeat(4_097))).toBeUndefined();
+    expect(claimHeaderValue(Array.from({ length: 1_366 }, () => "ab"))).toBeUndefined();
+  });
+
+  it("renders numbers only where the text is the issuer's number", () => {
+    expect(claimHeaderValue(-1.5)).toBe("-1.5");
+    expect(claimHeaderValue(2 ** 53 - 1)).toBe("9007199254740991");
+    expect(claimHeaderValue(2 ** 53 + 2)).toBeUndefined();
+    expect(claimHeaderValue(Number.NaN)).toBeUndefined();
+    expect(claimHeaderValue(Number.POSITIVE_INFINITY)).toBeUndefined();
+  });
+
+  it("leaves out a list that would not read back as its elements", () => {
+    expect(claimHeaderValue([])).toBeUndefined();
+    expect(claimHeaderValue(["a", ""])).toBeUndefined();
+    expect(claimHeaderValue(["a", " b"])).toBeUndefined();
+    expect(claimHeaderValue(["viewer, admin"])).toBeUndefined();
+    expect(claimHeaderValue(['a"b'])).toBeUndefined();
+    expect(claimHeaderValue([["a"]])).toBeUndefined();
+    expect(claimHeaderValue(["a", null])).toBeUndefined();
+    expect(claimHeaderValue(["a b", 1, true])).toBe("a b, 1, true");
+  });
 });
 
 describe("grantedScopes", () => {

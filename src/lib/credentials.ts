@@ -87,22 +87,51 @@ export function withoutQueryParam(query: string, name: string): string {
   return kept.length === 0 ? "" : `?${kept.join("&")}`;
 }
 
-/** Printable ASCII and tab: what a header value may hold without encoding (RFC 9110 section 5.5). */
-const SAFE_HEADER_VALUE = /^[\t\x20-\x7e]*$/;
+/**
+ * What a header value carries byte for byte (RFC 9110 section 5.5): printable ASCII, with spaces and
+ * tabs only inside. Leading or trailing ones are not part of a field value: the runtime trims them,
+ * so " alice " would arrive as "alice". Anything outside printable ASCII would need encoding.
+ */
+const VERBATIM_HEADER_VALUE = /^[\x21-\x7e](?:[\t\x20-\x7e]*[\x21-\x7e])?$/;
+/**
+ * An element of a list claim: as above, and without `,` or `"`, which a list-based field uses as
+ * delimiters (RFC 9110 section 5.6.1): ["viewer, admin"] would otherwise read as two roles.
+ */
+const VERBATIM_LIST_ELEMENT = /^[\x21\x23-\x2b\x2d-\x7e](?:[\t\x20\x21\x23-\x2b\x2d-\x7e]*[\x21\x23-\x2b\x2d-\x7e])?$/;
 const MAX_CLAIM_HEADER_BYTES = 4_096;
 
+/** A scalar claim as text, or undefined when the text would not be the claim itself. */
+function scalarText(claim: unknown, verbatim: RegExp): string | undefined {
+  if (typeof claim === "string") return verbatim.test(claim) ? claim : undefined;
+  if (typeof claim === "boolean") return String(claim);
+  // JSON integers past 2^53 were rounded when the token was parsed: their text is not the issuer's.
+  if (typeof claim === "number" && Number.isFinite(claim) && (Number.isSafeInteger(claim) || !Number.isInteger(claim))) {
+    return String(claim);
+  }
+  return undefined;
+}
+
 /**
- * A claim rendered as an upstream header value: strings as they are, numbers and booleans as text,
- * arrays of those joined with ", ". Anything else, or a value that would need encoding, gives
- * undefined: the header is left out rather than sent mangled.
+ * A claim rendered as an upstream header value: a string as it is, a number or boolean as text, a
+ * non-empty flat array of those joined with ", ". Whatever the upstream would not receive byte for
+ * byte gives undefined, and the header is left out rather than sent altered: other types, empty
+ * strings, leading or trailing spaces or tabs, control characters, non-ASCII, integers past 2^53,
+ * list elements holding `,` or `"`, and values over 4096 bytes.
  */
 export function claimHeaderValue(claim: unknown): string | undefined {
-  let text: string;
-  if (typeof claim === "string") text = claim;
-  else if (typeof claim === "number" || typeof claim === "boolean") text = String(claim);
-  else if (Array.isArray(claim) && claim.every((item) => ["string", "number", "boolean"].includes(typeof item))) text = claim.join(", ");
-  else return undefined;
-  return text.length <= MAX_CLAIM_HEADER_BYTES && SAFE_HEADER_VALUE.test(text) ? text : undefined;
+  let text: string | undefined;
+  if (Array.isArray(claim)) {
+    if (claim.length === 0) return undefined;
+    text = "";
+    for (let i = 0; i < claim.length; i++) {
+      const item = scalarText(claim[i], VERBATIM_LIST_ELEMENT);
+      if (item === undefined) return undefined;
+      text += i === 0 ? item : `, ${item}`;
+    }
+  } else {
+    text = scalarText(claim, VERBATIM_HEADER_VALUE);
+  }
+  return text !== undefined && text.length <= MAX_CLAIM_HEADER_BYTES ? text : undefined;
 }
 
 /** The scopes a token grants: `scope` (space-separated, RFC 8693 section 4.2) and/or `scp` (string or array). */
