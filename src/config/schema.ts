@@ -5,7 +5,7 @@
  */
 import * as v from "valibot";
 import { isNonPublicHost } from "../lib/address.ts";
-import { routePathParams, routePathProblem, wildcardBase } from "../lib/path.ts";
+import { isReservedPath, RESERVED_NAMESPACE, routePathParams, routePathProblem, wildcardBase } from "../lib/path.ts";
 
 /** Options that change what a valid config is; they come from the deployment, never the config. */
 export interface ConfigValidationOptions {
@@ -181,6 +181,16 @@ function createSchema(options: ConfigValidationOptions) {
     v.rawCheck(({ dataset, addIssue }) => {
       const problem = dataset.typed ? routePathProblem(dataset.value) : undefined;
       if (problem) addIssue({ message: problem });
+    }),
+  );
+
+  /** A route's own path: it may not claim the gateway's namespace (a rewrite's upstream path may). */
+  const matchPath = v.pipe(
+    routePath,
+    v.rawCheck(({ dataset, addIssue }) => {
+      if (dataset.typed && isReservedPath(dataset.value)) {
+        addIssue({ message: `is in the gateway's own namespace (${RESERVED_NAMESPACE}), which is never proxied` });
+      }
     }),
   );
 
@@ -429,7 +439,7 @@ function createSchema(options: ConfigValidationOptions) {
   const routeSchema = v.strictObject({
     id: v.pipe(v.string("must be a string"), v.regex(NAME, NAME_RULE)),
     match: v.strictObject({
-      path: routePath,
+      path: matchPath,
       methods: v.optional(
         v.pipe(v.array(v.picklist(ROUTE_METHODS, `must be one of: ${ROUTE_METHODS.join(", ")}`)), v.minLength(1, "must not be empty")),
       ),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { normalizePath, routePathProblem } from "./path.ts";
+import { isReservedPath, normalizePath, routePathProblem } from "./path.ts";
 
 describe("normalizePath", () => {
   it.each([
@@ -56,5 +56,28 @@ describe("routePathProblem", () => {
     ["/%7euser", "normalized form"],
   ])("refuses %s", (pattern, reason) => {
     expect(routePathProblem(pattern)).toContain(reason);
+  });
+});
+
+describe("isReservedPath", () => {
+  it.each(["/__gateway", "/__gateway/", "/__gateway/admin/config", "/__gateway/*", "/__GATEWAY/health", "/__Gateway/:x"])(
+    "%s is in the gateway's namespace",
+    (path) => expect(isReservedPath(path)).toBe(true),
+  );
+
+  it.each(["/", "/__gatewayx", "/__gateway.json", "/_gateway", "/x/__gateway", "/:p/*", "/*", "/%5F_gateway"])("%s is not", (path) =>
+    expect(isReservedPath(path)).toBe(false),
+  );
+
+  it.each([
+    "//__gateway/admin/config",
+    "/./__gateway",
+    "/x/../__gateway/admin",
+    "/%5F_gateway/health",
+    "/__%67ateway",
+    "/x/%2e%2e/__gateway",
+  ])("%s is, once normalized as the router normalizes it", (raw) => {
+    const normalized = normalizePath(raw);
+    expect(normalized.ok && isReservedPath(normalized.path)).toBe(true);
   });
 });

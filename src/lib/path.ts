@@ -88,6 +88,22 @@ export function normalizePath(rawPath: string): NormalizedPath {
   return { ok: true, path };
 }
 
+/** The gateway's own namespace: its health and admin endpoints live here, and it is never proxied. */
+export const RESERVED_NAMESPACE = "/__gateway";
+
+const RESERVED_SEGMENT = RESERVED_NAMESPACE.slice(1);
+
+/**
+ * Whether a normalized path (or a route pattern) lies in the gateway's namespace: its first segment
+ * is `__gateway`, compared without regard to case. The router is case-sensitive, but an origin may
+ * not be, so every spelling of the namespace is kept away from origins and out of route configs.
+ */
+export function isReservedPath(path: string): boolean {
+  const end = path.indexOf("/", 1);
+  const first = end === -1 ? path.slice(1) : path.slice(1, end);
+  return first.length === RESERVED_SEGMENT.length && first.toLowerCase() === RESERVED_SEGMENT;
+}
+
 /** Segment grammar accepted in route paths: a static pchar run, or a `:name` parameter. */
 const STATIC_SEGMENT = /^(?:[A-Za-z0-9\-._~!$&'()*+,;=:@]|%[0-9A-Fa-f]{2})+$/;
 const PARAM_SEGMENT = /^:[A-Za-z_][A-Za-z0-9_]*$/;

@@ -7,7 +7,7 @@ import { ROUTE_METHODS } from "../../config/schema.ts";
 import { snapshotCache } from "../../config/snapshot-cache.ts";
 import { type AppEnv, gatewaySettings } from "../../env.ts";
 import { GatewayError } from "../../errors.ts";
-import { normalizePath } from "../../lib/path.ts";
+import { isReservedPath, normalizePath, RESERVED_NAMESPACE } from "../../lib/path.ts";
 
 /** Methods the gateway proxies at all: the ones a route may name (no TRACE, no CONNECT). */
 const PROXIED_METHODS: ReadonlySet<string> = new Set(ROUTE_METHODS);
@@ -53,6 +53,15 @@ export const matchRoute = createMiddleware<AppEnv>(async (c, next) => {
 
   const normalized = normalizePath(rawPath(url));
   if (!normalized.ok) throw new GatewayError("invalid-path", PATH_REJECTIONS[normalized.reason]);
+  // The Hono routes in src/index.ts serve the namespace by its canonical spelling only. Any other
+  // spelling that normalizes into it (//__gateway, /./__gateway, /x/../__gateway, other case) lands
+  // here and must not reach a catch-all route: it would carry an admin token to an origin.
+  if (isReservedPath(normalized.path)) {
+    throw new GatewayError(
+      "route-not-found",
+      `${RESERVED_NAMESPACE} belongs to the gateway and is never proxied; its endpoints answer only at their exact path.`,
+    );
+  }
 
   const settings = gatewaySettings(c.env);
   const snapshot = await snapshotCache.get(
