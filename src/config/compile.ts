@@ -9,6 +9,7 @@ import { credentialHeaders } from "../lib/coalesce/key.ts";
 import type { CoalesceOutcome } from "../lib/coalesce/outcome.ts";
 import type { TokenSource } from "../lib/credentials.ts";
 import { ExpiringLru } from "../lib/expiring-lru.ts";
+import { foldedName } from "../lib/headers.ts";
 import type { Identity } from "../lib/identity.ts";
 import { metricKey } from "../lib/metrics.ts";
 import { wildcardBase } from "../lib/path.ts";
@@ -115,7 +116,7 @@ export interface CompiledAuth {
   apiKey: { header: string; cacheTtlMs: number } | null;
   scopes: readonly string[];
   claimHeaders: ReadonlyArray<readonly [claim: string, header: string]>;
-  /** Request headers never forwarded: claim targets always (no forging), credential carriers unless forwarded. */
+  /** Request headers never forwarded, folded (`_` as `-`): claim targets always (no forging), credential carriers unless forwarded. */
   stripHeaders: ReadonlySet<string>;
   stripCookie: string | null;
   stripQueryParam: string | null;
@@ -351,12 +352,13 @@ function compileAuth(auth: RouteAuthConfig, providers: ReadonlyMap<string, Compi
         ? { kind: "query", name: token.query }
         : { kind: "authorization" };
   const claimHeaders = Object.entries(auth.claimHeaders);
-  const strip = new Set(claimHeaders.map(([, header]) => header));
+  // Folded (`_` as `-`): the proxy strips every spelling an origin would read as one of these.
+  const strip = new Set(claimHeaders.map(([, header]) => foldedName(header)));
   const jwt = auth.jwt === undefined ? null : (providers.get(auth.jwt) ?? null);
   if (!auth.forwardCredentials) {
     if (jwt && tokenSource.kind === "authorization") strip.add("authorization");
-    if (jwt && tokenSource.kind === "header") strip.add(tokenSource.name);
-    if (auth.apiKey) strip.add(auth.apiKey.header);
+    if (jwt && tokenSource.kind === "header") strip.add(foldedName(tokenSource.name));
+    if (auth.apiKey) strip.add(foldedName(auth.apiKey.header));
   }
   return {
     jwt,

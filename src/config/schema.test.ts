@@ -192,6 +192,19 @@ describe("parseConfig: authentication", () => {
       { path: "routes[0].auth.claimHeaders", message: "'x-api-key' is the header the credential arrives in" },
     ]);
   });
+
+  it("judges claim header names as origins that fold '_' into '-' read them", () => {
+    const owned = issuesOf(
+      withAuth({ jwt: "idp", claimHeaders: { sub: "X_Request_Id", a: "x_forwarded_for", b: "proxy_user", c: "x_real-ip" } }),
+    );
+    expect(owned.map((issue) => issue.message)).toEqual(Array(4).fill("is a header the gateway owns"));
+    expect(issuesOf(withAuth({ jwt: "idp", claimHeaders: { sub: "x-user-id", uid: "x_user_id" } }))).toEqual([
+      { path: "routes[0].auth.claimHeaders", message: "maps two claims to 'x-user-id'" },
+    ]);
+    expect(issuesOf(withAuth({ apiKey: {}, claimHeaders: { sub: "x_api_key" } }))).toEqual([
+      { path: "routes[0].auth.claimHeaders", message: "'x-api-key' is the header the credential arrives in" },
+    ]);
+  });
 });
 
 describe("parseConfig: rate limits", () => {

@@ -287,7 +287,11 @@ function createSchema(options: ConfigValidationOptions) {
         v.pipe(
           headerName,
           v.check(
-            (name) => !RESERVED_CLAIM_HEADERS.has(name) && !name.startsWith("x-forwarded-") && !name.startsWith("proxy-"),
+            // Folded as CGI-style origins read names: x_request_id would arrive as X-Request-Id.
+            (name) => {
+              const folded = name.replaceAll("_", "-");
+              return !RESERVED_CLAIM_HEADERS.has(folded) && !folded.startsWith("x-forwarded-") && !folded.startsWith("proxy-");
+            },
             "is a header the gateway owns",
           ),
         ),
@@ -678,10 +682,12 @@ function crossFieldIssues(config: GatewayConfig): ConfigIssue[] {
       if (auth.token !== undefined && auth.jwt === undefined) {
         issues.push({ path: at(".auth.token"), message: "only applies to jwt; set auth.jwt or remove it" });
       }
-      const headers = Object.values(auth.claimHeaders);
+      // Compared folded (`_` as `-`): an origin reading x_user_id and x-user-id as one would get both.
+      const fold = (name: string | undefined) => name?.replaceAll("_", "-");
+      const headers = Object.values(auth.claimHeaders).map(fold);
       headers.forEach((name, j) => {
         if (headers.indexOf(name) !== j) issues.push({ path: at(".auth.claimHeaders"), message: `maps two claims to '${name}'` });
-        if (name === auth.apiKey?.header || name === auth.token?.header) {
+        if (name === fold(auth.apiKey?.header) || name === fold(auth.token?.header)) {
           issues.push({ path: at(".auth.claimHeaders"), message: `'${name}' is the header the credential arrives in` });
         }
       });

@@ -105,6 +105,77 @@ describe("upstreamRequestHeaders", () => {
   });
 });
 
+describe("upstreamRequestHeaders: spellings an origin folds together", () => {
+  /** How CGI, WSGI, PHP and Rack name a field: case-insensitive, `_` and `-` alike. */
+  const fold = (name: string) => name.toLowerCase().replaceAll("_", "-");
+  const strip = new Set(["x-user-id", "x-tenant-id", "authorization", "x-api-key", "x-access-token"]);
+  const owned = [
+    ...strip,
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "x-forwarded-port",
+    "x-forwarded-anything",
+    "x-real-ip",
+    "forwarded",
+    "x-request-id",
+    "traceparent",
+    "tracestate",
+    "keep-alive",
+    "transfer-encoding",
+    "proxy-authorization",
+    "proxy-connection",
+    "x-hop",
+  ];
+  /** Every mix of `_` and `-` between the name's parts, in lower and upper case. */
+  const spellings = (name: string) => {
+    const parts = name.split("-");
+    const out: string[] = [];
+    for (let mask = 0; mask < 2 ** (parts.length - 1); mask++) {
+      let spelled = parts[0] as string;
+      for (let i = 1; i < parts.length; i++) spelled += (mask & (1 << (i - 1)) ? "_" : "-") + parts[i];
+      out.push(spelled, spelled.toUpperCase());
+    }
+    return out;
+  };
+
+  it("strips every client spelling of a field the gateway sets or strips", () => {
+    const incoming = new Headers({ connection: "x-hop" });
+    for (const name of owned) for (const spelled of spellings(name)) incoming.append(spelled, "forged");
+    const headers = upstreamRequestHeaders(incoming, client, {
+      ...ids,
+      strip,
+      tracestate: "a=b",
+      extra: [
+        ["x-user-id", "alice"],
+        ["x-tenant-id", "t1"],
+      ],
+    });
+    for (const [name, value] of headers) {
+      expect(value, name).not.toContain("forged");
+      expect(name.includes("_"), name).toBe(false);
+    }
+    expect(headers.get("x-user-id")).toBe("alice");
+    for (const name of headers.keys()) expect(owned.includes(fold(name)) || name === "host", name).toBe(true);
+  });
+
+  it("keeps underscore names that fold onto nothing the gateway owns", () => {
+    const incoming = new Headers({ x_custom_flag: "1", accept_language: "de", x_user: "kept" });
+    const headers = upstreamRequestHeaders(incoming, client, { ...ids, strip });
+    expect(headers.get("x_custom_flag")).toBe("1");
+    expect(headers.get("accept_language")).toBe("de");
+    expect(headers.get("x_user")).toBe("kept");
+  });
+
+  it("still applies the allowlist to underscore names", () => {
+    const incoming = new Headers({ x_keep: "1", "x-keep": "2", x_user_id: "forged" });
+    const headers = upstreamRequestHeaders(incoming, client, { ...ids, allow: new Set(["x-keep", "x_user_id"]), strip });
+    expect(headers.has("x_keep")).toBe(false);
+    expect(headers.get("x-keep")).toBe("2");
+    expect(headers.has("x_user_id")).toBe(false);
+  });
+});
+
 describe("downstreamResponse", () => {
   it("keeps status and body, strips hop-by-hop fields, keeps every Set-Cookie and sets the request id", async () => {
     const upstream = new Headers([

@@ -20,6 +20,14 @@ const GATEWAY_OWNED = new Set(["x-request-id", "traceparent", "tracestate"]);
 /** With an allowlist, these still pass: they describe the body, without which it cannot be read. */
 const BODY_FRAMING = new Set(["content-type", "content-length", "content-encoding"]);
 
+/**
+ * A field name as CGI-style origins read it (CGI, WSGI, PHP, Rack: HTTP_X_USER_ID): `_` and `-` alike.
+ * The name is lower-case already (Headers iterates lower-case names).
+ */
+export function foldedName(name: string): string {
+  return name.replaceAll("_", "-");
+}
+
 /** True for a hop-by-hop field name (lower-case), including every Proxy-* field. */
 export function isHopByHop(name: string): boolean {
   return HOP_BY_HOP.has(name) || name.startsWith("proxy-");
@@ -35,6 +43,18 @@ function connectionNamed(headers: Headers): Set<string> | null {
     if (name) names.add(name);
   }
   return names;
+}
+
+/** Whether a client field of this (lower-case, folded) name is never forwarded: the gateway drops or sets it. */
+function dropped(name: string, named: ReadonlySet<string> | null, strip: ReadonlySet<string> | null): boolean {
+  return (
+    isHopByHop(name) ||
+    FORWARDING.has(name) ||
+    name.startsWith("x-forwarded-") ||
+    GATEWAY_OWNED.has(name) ||
+    named?.has(name) === true ||
+    strip?.has(name) === true
+  );
 }
 
 /** What the gateway knows about the client connection, from the platform rather than the client. */
@@ -60,7 +80,10 @@ function forwardedValue(text: string): string {
 export interface UpstreamHeaderOptions {
   /** Lower-case names that may reach the upstream; null forwards everything else. */
   allow: ReadonlySet<string> | null;
-  /** Lower-case names never forwarded from the client (credentials, identity headers the gateway sets). */
+  /**
+   * Lower-case names never forwarded from the client (credentials, identity headers the gateway sets),
+   * folded (`_` as `-`, see foldedName): every spelling an origin reads as one of them is stripped.
+   */
   strip: ReadonlySet<string> | null;
   /** A cookie removed from the Cookie header (a credential that must not reach the upstream). */
   stripCookie: string | null;
@@ -88,13 +111,11 @@ export function upstreamRequestHeaders(incoming: Headers, client: ClientFacts, o
   const out = new Headers(incoming);
   for (const name of incoming.keys()) {
     if (
-      isHopByHop(name) ||
-      named?.has(name) ||
-      FORWARDING.has(name) ||
-      name.startsWith("x-forwarded-") ||
-      GATEWAY_OWNED.has(name) ||
       (allow !== null && !allow.has(name) && !BODY_FRAMING.has(name)) ||
-      strip?.has(name)
+      dropped(name, named, strip) ||
+      // An origin that folds `_` into `-` would read x_user_id as X-User-Id: a client spelling of a
+      // field the gateway sets or strips goes too. Names without `_` (nearly all) cost one scan.
+      (name.includes("_") && dropped(foldedName(name), named, strip))
     ) {
       out.delete(name);
     }
