@@ -16,11 +16,28 @@ import { readPointer, readVersionDocument } from "../config/store.ts";
 import type { Expectation, PublishAction, PublishOutcome, VersionEntry } from "../durable-objects/config-publisher.ts";
 import { type AppEnv, gatewaySettings } from "../env.ts";
 import { GatewayError } from "../errors.ts";
+import { readUpTo } from "../lib/bounded-read.ts";
+import { type JsonDocumentProblem, parseJsonDocument } from "../lib/json-document.ts";
 
 type AdminContext = Context<AppEnv>;
 
-/** Configs are at most 20,000 routes; this leaves room and stays under KV's 25 MiB value limit. */
+/**
+ * Configs are at most 20,000 routes; this leaves room and stays under KV's 25 MiB value limit.
+ * Counted in bytes as they arrive, not in characters after decoding.
+ */
 const MAX_DOCUMENT_BYTES = 10 * 1024 * 1024;
+
+/** A config is about 7 levels deep; anything near this bound is not a config. */
+const MAX_DOCUMENT_DEPTH = 64;
+
+const BODY_PROBLEMS: Record<JsonDocumentProblem, string> = {
+  empty: "The body is empty: send the JSON document.",
+  "invalid-utf8": "The body is not valid UTF-8.",
+  "too-deep": `The body nests arrays and objects more than ${MAX_DOCUMENT_DEPTH} levels deep.`,
+  "invalid-json": "The body is not valid JSON.",
+};
+
+const tooLarge = () => new GatewayError("payload-too-large", `The body may be at most ${MAX_DOCUMENT_BYTES} bytes.`);
 
 const etag = (version: string) => `"${version}"`;
 
@@ -30,21 +47,28 @@ function json(c: AdminContext, body: unknown, status: 200 | 201 = 200, version?:
   return c.json(body, status, headers);
 }
 
-/** The JSON body of a write: at most MAX_DOCUMENT_BYTES, declared as JSON, and parseable. */
+/**
+ * The JSON body of a write, refused before anything is written unless it is declared as JSON, at
+ * most MAX_DOCUMENT_BYTES (a declared Content-Length over it is refused unread; a body without one
+ * is read only up to it), strict UTF-8, at most MAX_DOCUMENT_DEPTH levels deep, and parseable.
+ */
 async function jsonBody(c: AdminContext): Promise<unknown> {
   const type = c.req.header("content-type") ?? "";
   if (!/^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i.test(type)) {
     throw new GatewayError("unsupported-media-type", "Send the body as application/json.");
   }
-  const declared = Number(c.req.header("content-length") ?? 0);
-  if (declared > MAX_DOCUMENT_BYTES) throw new GatewayError("payload-too-large", `The body may be at most ${MAX_DOCUMENT_BYTES} bytes.`);
-  const text = await c.req.text();
-  if (text.length > MAX_DOCUMENT_BYTES) throw new GatewayError("payload-too-large", `The body may be at most ${MAX_DOCUMENT_BYTES} bytes.`);
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    throw new GatewayError("bad-request", "The body is not valid JSON.");
+  // JSON between systems is UTF-8 (RFC 8259 section 8.1): another declared charset is refused, not guessed at.
+  const charset = /;\s*charset\s*=\s*"?([^";\s]*)/i.exec(type)?.[1]?.toLowerCase();
+  if (charset !== undefined && charset !== "utf-8" && charset !== "utf8") {
+    throw new GatewayError("unsupported-media-type", "Send the body as application/json in UTF-8 (charset=utf-8, or no charset).");
   }
+  const declared = Number(c.req.header("content-length") ?? 0);
+  if (declared > MAX_DOCUMENT_BYTES) throw tooLarge();
+  const read = await readUpTo(c.req.raw.body, MAX_DOCUMENT_BYTES);
+  if (read.kind === "too-large") throw tooLarge();
+  const document = parseJsonDocument(read.bytes, MAX_DOCUMENT_DEPTH);
+  if (!document.ok) throw new GatewayError("bad-request", BODY_PROBLEMS[document.problem]);
+  return document.value;
 }
 
 function jsonObject(value: unknown, what: string): Record<string, unknown> {
