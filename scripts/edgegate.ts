@@ -22,6 +22,7 @@
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { type ConfigChange, diffConfigs } from "../src/config/diff.ts";
+import { exposureWarnings } from "../src/config/exposure.ts";
 import { type ConfigIssue, parseConfig } from "../src/config/schema.ts";
 import { publishConfig } from "../src/config/store.ts";
 import { createApiKey, revokeApiKey } from "../src/services/api-keys/store.ts";
@@ -41,6 +42,13 @@ class CliError extends Error {
 function printIssues(what: string, issues: ConfigIssue[]): void {
   console.error(`${what}: ${issues.length} problem${issues.length === 1 ? "" : "s"}`);
   for (const issue of issues) console.error(`  ${issue.path}: ${issue.message}`);
+}
+
+/** Warnings do not refuse a config (the exit code stays 0); each names its field path. */
+function printWarnings(what: string, warnings: ConfigIssue[]): void {
+  if (warnings.length === 0) return;
+  console.error(`${what}: ${warnings.length} warning${warnings.length === 1 ? "" : "s"}`);
+  for (const warning of warnings) console.error(`  ${warning.path}: ${warning.message}`);
 }
 
 function printChanges(changes: ConfigChange[], against: string | null): void {
@@ -169,6 +177,7 @@ async function run(): Promise<number> {
         return EXIT.invalid;
       }
       console.log(`${argument}: valid (${parsed.config.routes.length} routes, ${Object.keys(parsed.config.clusters).length} clusters)`);
+      printWarnings(argument as string, exposureWarnings(parsed.config));
       return EXIT.ok;
     }
     case "diff": {
@@ -186,6 +195,8 @@ async function run(): Promise<number> {
           printIssues(argument as string, result.issues);
           return EXIT.invalid;
         }
+        const local = parseConfig(document, validation);
+        if (local.ok) printWarnings(argument as string, exposureWarnings(local.config));
         console.log(`published ${argument} as version ${result.version} (${values.local ? "local" : "remote"} KV, directly)`);
         return EXIT.ok;
       }
@@ -207,6 +218,7 @@ async function run(): Promise<number> {
         await admin("PUT", "/config", { body: document, headers: precondition(current?.version ?? null) }),
         argument as string,
       );
+      printWarnings(argument as string, Array.isArray(body.warnings) ? (body.warnings as ConfigIssue[]) : []);
       console.log(`published version ${String(body.version)} (was ${String(body.previous ?? "none")})`);
       return EXIT.ok;
     }

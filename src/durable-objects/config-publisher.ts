@@ -7,6 +7,7 @@
  * and writes nothing.
  */
 import { DurableObject } from "cloudflare:workers";
+import { exposureWarnings } from "../config/exposure.ts";
 import { type ConfigIssue, type ConfigValidationOptions, parseConfig } from "../config/schema.ts";
 import { pointTo, readPointer, readVersionDocument, storeVersion } from "../config/store.ts";
 import { type Bindings, gatewaySettings } from "../env.ts";
@@ -27,7 +28,7 @@ export interface VersionEntry {
 }
 
 export type PublishOutcome =
-  | { kind: "published"; version: string; previous: string | null }
+  | { kind: "published"; version: string; previous: string | null; warnings: ConfigIssue[] }
   | { kind: "conflict"; current: string | null }
   | { kind: "invalid"; issues: ConfigIssue[] }
   | { kind: "version-not-found" };
@@ -80,7 +81,7 @@ export class ConfigPublisher extends DurableObject<Bindings> {
         routes: parsed.config.routes.length,
         clusters: Object.keys(parsed.config.clusters).length,
       });
-      return { kind: "published", version, previous: current };
+      return { kind: "published", version, previous: current, warnings: exposureWarnings(parsed.config) };
     });
   }
 
@@ -105,7 +106,7 @@ export class ConfigPublisher extends DurableObject<Bindings> {
         routes: parsed.config.routes.length,
         clusters: Object.keys(parsed.config.clusters).length,
       });
-      return { kind: "published", version, previous: current };
+      return { kind: "published", version, previous: current, warnings: exposureWarnings(parsed.config) };
     });
   }
 

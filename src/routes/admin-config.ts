@@ -11,6 +11,7 @@
 import type { Context } from "hono";
 import { diffConfigs } from "../config/diff.ts";
 import { deleteCluster, deleteRoute, type EditResult, findCluster, findRoute, putCluster, putRoute } from "../config/edit.ts";
+import { exposureWarnings } from "../config/exposure.ts";
 import { parseConfig } from "../config/schema.ts";
 import { readPointer, readVersionDocument } from "../config/store.ts";
 import type { Expectation, PublishAction, PublishOutcome, VersionEntry } from "../durable-objects/config-publisher.ts";
@@ -141,7 +142,12 @@ function invalid(issues: Array<{ path: string; message: string }>): GatewayError
 function published(c: AdminContext, outcome: PublishOutcome, status: 200 | 201 = 201, extra: Record<string, unknown> = {}): Response {
   switch (outcome.kind) {
     case "published":
-      return json(c, { version: outcome.version, previous: outcome.previous, ...extra }, status, outcome.version);
+      return json(
+        c,
+        { version: outcome.version, previous: outcome.previous, ...extra, warnings: outcome.warnings },
+        status,
+        outcome.version,
+      );
     case "conflict":
       throw new GatewayError(
         "precondition-failed",
@@ -184,6 +190,7 @@ export async function validateConfig(c: AdminContext): Promise<Response> {
     clusters: Object.keys(parsed.config.clusters).length,
     againstVersion: version,
     changes,
+    warnings: exposureWarnings(parsed.config),
   });
 }
 

@@ -47,6 +47,7 @@ describe("admin config API", () => {
       clusters: 1,
       againstVersion: before,
       changes: [{ kind: "changed", entry: `routes[${tag}]`, fields: ["timeoutMs"] }],
+      warnings: [],
     });
     expect(await currentVersion()).toBe(before);
   });
@@ -67,7 +68,7 @@ describe("admin config API", () => {
 
     const back = await admin("POST", "/config/rollback", { body: { version: v1 }, headers: { "if-match": `"${v2}"` } });
     expect(back.status).toBe(200);
-    expect(await back.json()).toEqual({ version: v1, previous: v2 });
+    expect(await back.json()).toEqual({ version: v1, previous: v2, warnings: [] });
     await untilServing(v1);
     expect((await gateway(`/${first}/x`)).status).toBe(200);
     expect((await gateway(`/${second}/x`)).status).toBe(404);
