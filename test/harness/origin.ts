@@ -135,6 +135,7 @@ function handle(state: OriginState, req: IncomingMessage, res: ServerResponse) {
           authorization: req.headers.authorization ?? null,
           cookie: req.headers.cookie ?? null,
           lang: req.headers["accept-language"] ?? null,
+          headers: req.headers,
         },
         headers,
       );

@@ -19,15 +19,42 @@ describe("unshareableReason", () => {
     expect(unshareableReason(206, h({}))).toBe("partial");
   });
 
+  it("treats Vary: * in any list form as varying on everything", () => {
+    expect(unshareableReason(200, h({ vary: "*" }))).toBe("vary-star");
+    expect(unshareableReason(200, h({ vary: "accept ,\t* " }))).toBe("vary-star");
+    const two = new Headers([
+      ["vary", "Accept"],
+      ["vary", "*"],
+    ]);
+    expect(unshareableReason(200, two)).toBe("vary-star");
+  });
+
+  it("keeps an answer that varies on a field set anew per request to its own caller", () => {
+    for (const vary of ["X-Request-Id", "accept, x-request-id", "TraceParent", "X_Request_Id", "x-request_id"]) {
+      expect(unshareableReason(200, h({ vary })), vary).toBe("vary-per-request");
+    }
+    expect(unshareableReason(200, h({ vary: "tracestate" }))).toBeNull();
+  });
+
   it("does not mistake a directive's argument for a directive", () => {
     expect(unshareableReason(200, h({ "cache-control": 'no-cache="private"' }))).toBeNull();
   });
 });
 
 describe("vary", () => {
-  it("lists Vary names lower-case and once", () => {
+  it("lists Vary names lower-case, folded and once", () => {
     expect(varyNames("Accept-Encoding, accept-language ,Accept-Encoding")).toEqual(["accept-encoding", "accept-language"]);
+    expect(varyNames("X_User_Id,\tx-user-id, ,")).toEqual(["x-user-id"]);
     expect(varyNames(null)).toEqual([]);
+  });
+
+  it("compares every field an origin reads under a varied name, whatever its spelling", () => {
+    const leader = varyValues(["x-user-id"], h({ "x-user-id": "alice" }));
+    expect(matchesVary(leader, h({ "X-User-Id": "alice" }))).toBe(true);
+    expect(matchesVary(leader, h({ "x-user-id": "bob" }))).toBe(false);
+    expect(matchesVary(leader, h({ "x-user-id": "alice", x_user_id: "bob" }))).toBe(false);
+    expect(matchesVary(varyValues(["x_user_id"], h({ "x-user-id": "alice" })), h({ "x-user-id": "bob" }))).toBe(false);
+    expect(matchesVary(varyValues(["x-user-id"], h({ x_user_id: "alice" })), h({ "x-user-id": "alice" }))).toBe(false);
   });
 
   it("matches a follower only when it agrees on every varied field, absent ones included", () => {

@@ -1,9 +1,18 @@
 /**
  * Whether an upstream answer may be handed to callers other than the one it was made for. The
- * rules follow what RFC 9111 lets a shared cache store, applied to answers still in flight.
+ * rules follow what RFC 9111 lets a shared cache store, applied to answers still in flight. Vary is
+ * judged on the request the upstream saw (the headers the gateway forwarded), never on the client's.
  */
+import { foldedName } from "../headers.ts";
 
-export type Unshareable = "set-cookie" | "private" | "no-store" | "vary-star" | "partial";
+export type Unshareable = "set-cookie" | "private" | "no-store" | "vary-star" | "vary-per-request" | "partial";
+
+/**
+ * Fields the gateway sets anew on every request (a traceparent names the gateway's own span; a
+ * request id is unique, or the client's own choice): an answer that varies on one fits no other
+ * request, like `Vary: *`.
+ */
+const PER_REQUEST = new Set(["x-request-id", "traceparent"]);
 
 /** Cache-Control directive names (RFC 9111 section 5.2), lower-case, without their arguments. */
 function cacheDirectives(value: string): Set<string> {
@@ -15,12 +24,16 @@ function cacheDirectives(value: string): Set<string> {
   return names;
 }
 
-/** The field names a Vary header lists, lower-case; "*" when it varies on anything. */
+/**
+ * The field names a Vary header lists (every Vary field, as Headers joins them), lower-case and
+ * folded (`_` as `-`: CGI-style origins read X_User_Id as X-User-Id), each once; "*" when it varies
+ * on anything.
+ */
 export function varyNames(value: string | null): string[] {
   if (value === null) return [];
   const names: string[] = [];
   for (const part of value.split(",")) {
-    const name = part.trim().toLowerCase();
+    const name = foldedName(part.trim().toLowerCase());
     if (name && !names.includes(name)) names.push(name);
   }
   return names;
@@ -41,19 +54,39 @@ export function unshareableReason(status: number, headers: Headers): Unshareable
     if (directives.has("private")) return "private";
     if (directives.has("no-store")) return "no-store";
   }
-  if (varyNames(headers.get("vary")).includes("*")) return "vary-star";
+  const vary = varyNames(headers.get("vary"));
+  if (vary.includes("*")) return "vary-star";
+  if (vary.some((name) => PER_REQUEST.has(name))) return "vary-per-request";
   return null;
 }
 
-/** The leader's values of the fields its answer varies on: a follower must match all of them. */
+/**
+ * The values of the fields an answer varies on, in a request the upstream received: a follower's
+ * must equal the leader's, one by one. Each is every field an origin may read under that name
+ * (any case, `_` or `-`), as "name: value" lines; null when there is none.
+ */
 export type VaryValues = ReadonlyArray<readonly [name: string, value: string | null]>;
 
-export function varyValues(names: readonly string[], request: Headers): VaryValues {
-  return names.map((name) => [name, request.get(name)] as const);
+/** `upstream` is the request as the upstream gets it (upstreamHeadersFor), not as the client sent it. */
+export function varyValues(names: readonly string[], upstream: Headers): VaryValues {
+  const folded = names.map(foldedName);
+  const values: Array<string | null> = folded.map(() => null);
+  for (const [name, value] of upstream) {
+    const i = folded.indexOf(name.includes("_") ? foldedName(name) : name);
+    if (i === -1) continue;
+    const field = `${name}: ${value}`;
+    values[i] = values[i] === null ? field : `${values[i]}\n${field}`;
+  }
+  return folded.map((name, i) => [name, values[i] ?? null] as const);
 }
 
-/** True when `request` has the same value as the leader's for every field the answer varies on. */
-export function matchesVary(values: VaryValues, request: Headers): boolean {
-  for (const [name, value] of values) if (request.get(name) !== value) return false;
+/** True when `upstream` (a follower's request as the upstream would get it) agrees with the leader's on every varied field. */
+export function matchesVary(values: VaryValues, upstream: Headers): boolean {
+  if (values.length === 0) return true;
+  const own = varyValues(
+    values.map(([name]) => name),
+    upstream,
+  );
+  for (let i = 0; i < values.length; i++) if (own[i]?.[1] !== values[i]?.[1]) return false;
   return true;
 }

@@ -6,11 +6,15 @@
  * Workers let no request read another's stream or Response, so the leader buffers an answer that
  * may be shared (up to the route's maxResponseBytes) into one Blob, and every waiter wraps that
  * Blob in a Response of its own. An answer that is too large or belongs to one caller (Set-Cookie,
- * private, no-store, Vary: *) streams to the leader alone, its followers make their own calls, and
+ * private, no-store, Vary: * or on a per-request field) streams to the leader alone, its followers make their own calls, and
  * the key skips coalescing for passTtlMs. The leader's call runs under its waitUntil, so a leader
  * whose client goes away still finishes it for the others; a follower waits at most the route's
  * timeout. The stage sits before the breaker: a follower makes no upstream call, so it neither
  * holds an in-flight slot nor counts as an outcome, and a failing call counts once.
+ *
+ * Sharing is decided on the request the upstream saw, built as the proxy builds it: the claim headers
+ * the gateway adds, the forwarding headers it replaces, the credentials and fields it strips. The
+ * client's own headers decide nothing a forwarded request would not show.
  */
 import type { Context, Next } from "hono";
 import { createMiddleware } from "hono/factory";
@@ -21,12 +25,32 @@ import { bufferUpTo } from "../../lib/buffer.ts";
 import type { Flight } from "../../lib/coalesce/flights.ts";
 import { credentialDigest, credentialMaterial, requestKey } from "../../lib/coalesce/key.ts";
 import type { CoalesceOutcome } from "../../lib/coalesce/outcome.ts";
-import { matchesVary, unshareableReason, varyNames, varyValues } from "../../lib/coalesce/response.ts";
+import { matchesVary, unshareableReason, type VaryValues, varyNames, varyValues } from "../../lib/coalesce/response.ts";
 import type { HeaderPairs } from "../../lib/headers.ts";
 import { count, countMax } from "../../lib/metrics.ts";
 import { withTimeout } from "../../lib/timeout.ts";
+import { upstreamHeadersFor } from "../../lib/upstream-headers.ts";
 
 type CoalesceContext = Context<AppEnv>;
+
+/** This request's headers as the upstream gets (or would get) them; built once, and only when asked for. */
+type UpstreamView = () => Headers;
+
+function upstreamView(c: CoalesceContext): UpstreamView {
+  let headers: Headers | undefined;
+  return () => {
+    headers ??= upstreamHeadersFor(c.req.raw, {
+      route: c.get("route"),
+      identityHeaders: c.get("identityHeaders"),
+      requestId: c.get("requestId"),
+      traceparent: c.get("traceparent"),
+      tracestate: c.get("tracestate"),
+    });
+    return headers;
+  };
+}
+
+const NOTHING_VARIED: VaryValues = [];
 
 function pathAndQuery(c: CoalesceContext): string {
   const url = c.req.url;
@@ -34,13 +58,13 @@ function pathAndQuery(c: CoalesceContext): string {
   return q === -1 ? c.get("normalizedPath") : c.get("normalizedPath") + url.slice(q);
 }
 
-async function coalesceKey(c: CoalesceContext, policy: CompiledCoalesce): Promise<string> {
-  const headers = c.req.raw.headers;
+async function coalesceKey(c: CoalesceContext, policy: CompiledCoalesce, upstream: UpstreamView): Promise<string> {
   // On a split route, callers on different sides must not share: the side is part of the key.
   const side = c.get("route").split === null ? "" : `${c.get("cluster").name}\u0000`;
-  const key = side + requestKey(c.req.method, c.get("host"), pathAndQuery(c), headers, policy.varyHeaders);
+  const varied = policy.varyHeaders.length === 0 ? NOTHING_VARIED : varyValues(policy.varyHeaders, upstream());
+  const key = side + requestKey(c.req.method, c.get("host"), pathAndQuery(c), varied, c.get("identityHeaders"));
   if (policy.public) return key;
-  const credential = credentialMaterial(headers, policy.credentialHeaders);
+  const credential = credentialMaterial(c.req.raw.headers, policy.credentialHeaders);
   return credential === null ? key : `${key}\u0000${await credentialDigest(credential)}`;
 }
 
@@ -77,7 +101,13 @@ function replaceResponse(c: CoalesceContext, response: Response): void {
 }
 
 /** Runs the rest of the chain for the leader and turns what came back into the followers' outcome. */
-async function leaderCall(c: CoalesceContext, next: Next, policy: CompiledCoalesce, key: string): Promise<LeaderResult> {
+async function leaderCall(
+  c: CoalesceContext,
+  next: Next,
+  policy: CompiledCoalesce,
+  key: string,
+  upstream: UpstreamView,
+): Promise<LeaderResult> {
   await next();
   const error = c.error;
   // The chain's errors were already answered by onError; followers get the same problem, their own id on it.
@@ -133,17 +163,25 @@ async function leaderCall(c: CoalesceContext, next: Next, policy: CompiledCoales
     statusText: response.statusText,
     headers,
     body,
-    vary: varyValues(varyNames(response.headers.get("vary")), c.req.raw.headers),
+    // What the leader's upstream request held for each field the answer varies on.
+    vary: varyValues(varyNames(response.headers.get("vary")), upstream()),
   };
   replaceResponse(c, sharedResponse(outcome, c.get("requestId")));
   return { outcome, label: "shared", leaderError: null };
 }
 
-async function lead(c: CoalesceContext, next: Next, policy: CompiledCoalesce, key: string, flight: Flight<CoalesceOutcome>) {
+async function lead(
+  c: CoalesceContext,
+  next: Next,
+  policy: CompiledCoalesce,
+  key: string,
+  flight: Flight<CoalesceOutcome>,
+  upstream: UpstreamView,
+) {
   count(policy.metrics.role.leader);
   // Stays as it is only if the chain itself threw: the followers then make their own calls.
   let result: LeaderResult = { outcome: { kind: "alone" }, label: "alone", leaderError: null };
-  const call = leaderCall(c, next, policy, key)
+  const call = leaderCall(c, next, policy, key, upstream)
     .then((done) => {
       result = done;
     })
@@ -158,7 +196,14 @@ async function lead(c: CoalesceContext, next: Next, policy: CompiledCoalesce, ke
   if (result.leaderError !== null) throw result.leaderError;
 }
 
-async function follow(c: CoalesceContext, next: Next, policy: CompiledCoalesce, flight: Flight<CoalesceOutcome>, timeoutMs: number) {
+async function follow(
+  c: CoalesceContext,
+  next: Next,
+  policy: CompiledCoalesce,
+  flight: Flight<CoalesceOutcome>,
+  timeoutMs: number,
+  upstream: UpstreamView,
+) {
   count(policy.metrics.role.follower);
   let outcome: CoalesceOutcome;
   try {
@@ -171,7 +216,7 @@ async function follow(c: CoalesceContext, next: Next, policy: CompiledCoalesce, 
   }
   if (outcome.kind === "failed") throw new GatewayError(outcome.code, outcome.detail, outcome.headers);
   if (outcome.kind === "alone") return next();
-  if (!matchesVary(outcome.vary, c.req.raw.headers)) {
+  if (outcome.vary.length > 0 && !matchesVary(outcome.vary, upstream())) {
     count(policy.metrics.varyMismatches);
     return next();
   }
@@ -190,7 +235,8 @@ export const coalesce = createMiddleware<AppEnv>(async function coalesce(c, next
     record.coalesce = "bypass";
     return next();
   }
-  const key = await coalesceKey(c, policy);
+  const upstream = upstreamView(c);
+  const key = await coalesceKey(c, policy, upstream);
   if (policy.pass.get(key, Date.now()) !== undefined) {
     count(policy.metrics.role.pass);
     record.coalesce = "pass";
@@ -198,8 +244,8 @@ export const coalesce = createMiddleware<AppEnv>(async function coalesce(c, next
   }
   const joined = policy.flights.join(key);
   record.coalesce = joined.role;
-  if (joined.role === "leader") return lead(c, next, policy, key, joined.flight);
-  if (joined.role === "follower") return follow(c, next, policy, joined.flight, route.timeoutMs);
+  if (joined.role === "leader") return lead(c, next, policy, key, joined.flight, upstream);
+  if (joined.role === "follower") return follow(c, next, policy, joined.flight, route.timeoutMs, upstream);
   count(policy.metrics.role.alone);
   return next();
 });

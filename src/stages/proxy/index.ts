@@ -10,7 +10,8 @@ import type { AppEnv } from "../../env.ts";
 import { GatewayError } from "../../errors.ts";
 import type { Balancer } from "../../lib/balancer.ts";
 import { withoutQueryParam } from "../../lib/credentials.ts";
-import { downstreamResponse, upstreamRequestHeaders } from "../../lib/headers.ts";
+import { downstreamResponse } from "../../lib/headers.ts";
+import { upstreamHeadersFor } from "../../lib/upstream-headers.ts";
 import { type ClusterHealth, unavailableError } from "../../services/breaker/cluster-health.ts";
 import { limitBody } from "./body-limit.ts";
 import { type AttemptFailure, sendAttempt } from "./forward.ts";
@@ -80,23 +81,14 @@ export const proxy = createMiddleware<AppEnv>(async (c) => {
   }
 
   const url = request.url;
-  const headers = upstreamRequestHeaders(
-    request.headers,
-    {
-      ip: request.headers.get("cf-connecting-ip"),
-      proto: url.startsWith("https:") ? "https" : "http",
-      host: request.headers.get("host") ?? new URL(url).host,
-    },
-    {
-      allow: route.allowHeaders,
-      strip: auth?.stripHeaders ?? null,
-      stripCookie: auth?.stripCookie ?? null,
-      extra: c.get("identityHeaders") ?? null,
-      requestId: c.get("requestId"),
-      traceparent: c.get("traceparent"),
-      tracestate: c.get("tracestate"),
-    },
-  );
+  // Built as coalescing builds them to judge sharing: one function, so both see one request.
+  const headers = upstreamHeadersFor(request, {
+    route,
+    identityHeaders: c.get("identityHeaders"),
+    requestId: c.get("requestId"),
+    traceparent: c.get("traceparent"),
+    tracestate: c.get("tracestate"),
+  });
   const query = auth?.stripQueryParam ? withoutQueryParam(queryOf(url), auth.stripQueryParam) : queryOf(url);
   const pathAndQuery = route.upstreamPath(c.get("normalizedPath"), c.get("routeParams")) + query;
   const method = request.method;

@@ -1,0 +1,40 @@
+/**
+ * The request headers one request carries upstream, from what the stages before the proxy decided.
+ * The proxy sends them; coalescing decides on them whether two requests are the same read. Both
+ * build them here, so the request a shared answer is judged on is the request the origin saw.
+ */
+import type { CompiledRoute } from "../config/compile.ts";
+import { type HeaderPairs, upstreamRequestHeaders } from "./headers.ts";
+
+/** What the earlier stages put on the request (route, identity, request id, trace context). */
+export interface UpstreamHeaderInputs {
+  route: CompiledRoute;
+  /** The claim headers authenticate forwards; undefined when none. */
+  identityHeaders: HeaderPairs | undefined;
+  requestId: string;
+  traceparent: string;
+  tracestate: string | null;
+}
+
+/** The headers the upstream gets for `request`: the client's, filtered and edited by the route's rules. */
+export function upstreamHeadersFor(request: Request, inputs: UpstreamHeaderInputs): Headers {
+  const url = request.url;
+  const auth = inputs.route.auth;
+  return upstreamRequestHeaders(
+    request.headers,
+    {
+      ip: request.headers.get("cf-connecting-ip"),
+      proto: url.startsWith("https:") ? "https" : "http",
+      host: request.headers.get("host") ?? new URL(url).host,
+    },
+    {
+      allow: inputs.route.allowHeaders,
+      strip: auth?.stripHeaders ?? null,
+      stripCookie: auth?.stripCookie ?? null,
+      extra: inputs.identityHeaders ?? null,
+      requestId: inputs.requestId,
+      traceparent: inputs.traceparent,
+      tracestate: inputs.tracestate,
+    },
+  );
+}
