@@ -3,6 +3,8 @@
  * Starts the demo origin and a local Upstash (Debian's redis-server behind the Upstash REST API,
  * when redis-server is installed), publishes examples/config.json into local KV (validated like
  * any publish), then runs wrangler dev with the development flag that allows loopback upstreams.
+ * wrangler dev listens on a private loopback port behind a front proxy on the documented port, which
+ * sets CF-Connecting-IP from the socket as Cloudflare's edge does (scripts/lib/front-proxy.ts).
  */
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -10,6 +12,7 @@ import { publishConfig } from "../src/config/store.ts";
 import { createApiKey } from "../src/services/api-keys/store.ts";
 import { startDemoOrigin } from "./demo-origin.ts";
 import { freePort } from "./lib/free-port.ts";
+import { startFrontProxy } from "./lib/front-proxy.ts";
 import { type LocalUpstash, startLocalUpstash } from "./lib/local-upstash.ts";
 import { wranglerKv } from "./lib/wrangler-kv.ts";
 
@@ -58,13 +61,28 @@ try:
   status page: http://127.0.0.1:${GATEWAY_PORT}/__gateway/admin/ (any user name, the admin token as password)
 `);
 
+// wrangler dev keeps a client-sent CF-Connecting-IP, so a client could pose as any address and
+// per-IP limits would not hold: clients reach it only through the front proxy, which sets it.
+const workerPort = await freePort();
+const front = await startFrontProxy({
+  port: GATEWAY_PORT,
+  hosts: ["127.0.0.1", "::1"],
+  target: { host: "127.0.0.1", port: workerPort },
+}).catch((error: NodeJS.ErrnoException) => {
+  console.error(error.code === "EADDRINUSE" ? `port ${GATEWAY_PORT} is in use (set PORT to use another)` : String(error));
+  process.exit(1);
+});
+console.log(`gateway on http://localhost:${GATEWAY_PORT} (wrangler dev behind it on 127.0.0.1:${workerPort}: use the former)`);
+
 const dev = spawn(
   "wrangler",
   [
     "dev",
     "--local",
+    "--ip",
+    "127.0.0.1",
     "--port",
-    String(GATEWAY_PORT),
+    String(workerPort),
     "--var",
     "ALLOW_PRIVATE_UPSTREAMS:true",
     "--var",
@@ -81,5 +99,6 @@ process.on("SIGINT", stop);
 process.on("SIGTERM", stop);
 dev.on("exit", (code) => {
   origin.close();
+  void front.close();
   void (upstash?.close() ?? Promise.resolve()).then(() => process.exit(code ?? 0));
 });
