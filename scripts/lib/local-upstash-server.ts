@@ -12,7 +12,9 @@
  * It also checks the bearer token on every endpoint (the stand-in leaves /pipeline open), encodes
  * results in base64 when asked (`Upstash-Encoding: base64`, @upstash/redis's
  * default), counts calls, and can stop and restart Redis, so tests can take it away mid-run:
- * POST /__control/redis/stop and /__control/redis/start; GET /__control/calls.
+ * POST /__control/redis/stop and /__control/redis/start (which answers 500 with the reason unless a
+ * redis-server of its own really serves the port afterwards); any other /__control/ path (calls,
+ * status) changes nothing; every control answer says `{ calls, redis, redisPid }`.
  *
  * Runs as its own process (local-upstash.ts starts it): `--port P --redis-port R --token T`; it
  * prints one JSON line when ready and stops Redis when it is told to exit.
@@ -62,43 +64,100 @@ async function readBody(req: IncomingMessage): Promise<string> {
   return Buffer.concat(chunks).toString("utf8");
 }
 
-async function waitForPort(port: number, deadlineMs: number): Promise<void> {
-  const until = Date.now() + deadlineMs;
-  for (;;) {
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = connect(port, "127.0.0.1");
-      socket.once("connect", () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once("error", () => resolve(false));
+/**
+ * The process id of the Redis answering on `port`, or undefined when none answers within
+ * `timeoutMs`. Asking Redis itself (INFO server) tells our redis-server apart from anything else
+ * that happens to listen there, such as a stale one from an earlier run.
+ */
+function redisProcessId(port: number, timeoutMs: number): Promise<number | undefined> {
+  return new Promise((resolve) => {
+    const socket = connect(port, "127.0.0.1");
+    let text = "";
+    const done = (pid: number | undefined) => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(pid);
+    };
+    const timer = setTimeout(() => done(undefined), timeoutMs);
+    socket.once("connect", () => socket.write("INFO server\r\n"));
+    socket.on("data", (chunk: Buffer) => {
+      text += chunk.toString("utf8");
+      const match = /\r\nprocess_id:(\d+)\r\n/.exec(text);
+      if (match) done(Number(match[1]));
     });
-    if (open) return;
-    if (Date.now() > until) throw new Error(`redis-server did not listen on ${port}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
+    socket.once("error", () => done(undefined));
+    socket.once("close", () => done(undefined));
+  });
+}
+
+/** One redis-server child. `exited` settles on its exit however it ends, by a signal included. */
+interface RedisChild {
+  process: ChildProcess;
+  exited: Promise<string>;
+  running: boolean;
+  /** The end of its output, to say why it failed to start. */
+  output: string;
+}
+
+function spawnRedis(port: number): RedisChild {
+  // No persistence: a stopped Redis comes back empty, as a replaced instance would.
+  const server = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const child: RedisChild = { process: server, exited: Promise.resolve(""), running: true, output: "" };
+  const keep = (chunk: Buffer) => {
+    child.output = (child.output + chunk.toString("utf8")).slice(-2_000);
+  };
+  server.stdout?.on("data", keep);
+  server.stderr?.on("data", keep);
+  // 'exit' carries a signal when there is no code: checking exitCode alone misses a killed child.
+  child.exited = new Promise((resolve) => {
+    server.once("error", (error) => {
+      child.running = false;
+      resolve(`could not run redis-server: ${error.message}`);
+    });
+    server.once("exit", (code, signal) => {
+      child.running = false;
+      resolve(signal ? `redis-server was killed by ${signal}` : `redis-server exited with code ${code}`);
+    });
+  });
+  return child;
 }
 
 /** Starts redis-server on `redisPort` and the REST API on `port` (both on 127.0.0.1). */
 async function serve(options: { port: number; redisPort: number; token: string }): Promise<{ close(): Promise<void> }> {
   const token = options.token;
-  let redis: ChildProcess | null = null;
-  const startRedis = async () => {
-    if (redis !== null && redis.exitCode === null) return;
-    // No persistence: a stopped Redis comes back empty, as a replaced instance would.
-    redis = spawn("redis-server", ["--port", String(options.redisPort), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], {
-      stdio: "ignore",
-    });
-    await waitForPort(options.redisPort, 5_000);
-  };
+  let redis: RedisChild | null = null;
   const stopRedis = async () => {
     const child = redis;
     redis = null;
-    if (child === null || child.exitCode !== null) return;
-    await new Promise<void>((resolve) => {
-      child.once("exit", () => resolve());
-      child.kill("SIGKILL");
-    });
+    if (child === null) return;
+    if (child.running) child.process.kill("SIGKILL");
+    await child.exited;
+  };
+  /**
+   * Makes sure our redis-server serves `redisPort`, and says so only when it does: a child that is
+   * gone (killed by a signal or exited) or alive but not answering (stopped, hung) is replaced, and
+   * a new one counts as started only once Redis on the port reports that child's process id.
+   */
+  const startRedis = async () => {
+    if (redis?.running && (await redisProcessId(options.redisPort, 1_000)) === redis.process.pid) return;
+    await stopRedis();
+    const child = spawnRedis(options.redisPort);
+    redis = child;
+    const deadline = Date.now() + 5_000;
+    for (;;) {
+      if (!child.running) {
+        redis = null;
+        throw new Error(`${await child.exited}: ${child.output.trim().split("\n").slice(-3).join(" | ")}`);
+      }
+      if ((await redisProcessId(options.redisPort, 250)) === child.process.pid) return;
+      if (Date.now() > deadline) {
+        await stopRedis();
+        throw new Error(`redis-server did not answer on port ${options.redisPort} within 5 s`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
   };
   await startRedis();
 
@@ -110,10 +169,16 @@ async function serve(options: { port: number; redisPort: number; token: string }
     void (async () => {
       const body = await readBody(req);
       if (req.url?.startsWith("/__control/")) {
-        if (req.url === "/__control/redis/stop") await stopRedis();
-        if (req.url === "/__control/redis/start") await startRedis();
-        res.writeHead(200, { "content-type": "application/json" });
-        res.end(JSON.stringify({ calls, redis: redis !== null }));
+        let error: string | undefined;
+        try {
+          if (req.url === "/__control/redis/stop") await stopRedis();
+          if (req.url === "/__control/redis/start") await startRedis();
+        } catch (cause) {
+          error = cause instanceof Error ? cause.message : String(cause);
+        }
+        const running = redis?.running === true;
+        res.writeHead(error ? 500 : 200, { "content-type": "application/json" });
+        res.end(JSON.stringify({ calls, redis: running, redisPid: running ? redis?.process.pid : null, ...(error ? { error } : {}) }));
         return;
       }
       calls++;

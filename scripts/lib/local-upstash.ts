@@ -12,7 +12,10 @@ export interface LocalUpstash {
   pid: number;
   /** REST calls served so far (control calls excluded). */
   calls(): Promise<number>;
+  /** The running redis-server's process id, or null when none runs. */
+  redisPid(): Promise<number | null>;
   stopRedis(): Promise<void>;
+  /** Resolves once a redis-server really serves the port; rejects with the reason when none can. */
   startRedis(): Promise<void>;
   close(): Promise<void>;
 }
@@ -44,13 +47,18 @@ export async function startLocalUpstash(options: { port: number; redisPort: numb
     });
     child.once("exit", (code) => reject(new Error(`local Upstash exited with ${code}; is redis-server installed?`)));
   });
-  const control = async (path: string) =>
-    (await (await fetch(`${url}/__control/${path}`, { method: "POST" })).json()) as { calls: number; redis: boolean };
+  const control = async (path: string) => {
+    const response = await fetch(`${url}/__control/${path}`, { method: "POST" });
+    const status = (await response.json()) as { calls: number; redis: boolean; redisPid: number | null; error?: string };
+    if (!response.ok) throw new Error(`local Upstash ${path}: ${status.error ?? response.status}`);
+    return status;
+  };
   return {
     url,
     token,
     pid: child.pid ?? 0,
     calls: async () => (await control("calls")).calls,
+    redisPid: async () => (await control("status")).redisPid,
     stopRedis: async () => void (await control("redis/stop")),
     startRedis: async () => void (await control("redis/start")),
     close: async () => {
