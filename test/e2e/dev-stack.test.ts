@@ -45,7 +45,8 @@ beforeAll(async () => {
       routes: [
         { id: "echo", match: { path: "/echo/*" }, cluster: "demo" },
         {
-          id: "limited",
+          // wrangler dev keeps Durable Object state between runs: a fresh id is a fresh counter.
+          id: `limited-${crypto.randomUUID().slice(0, 8)}`,
           match: { path: "/limited/*" },
           cluster: "demo",
           rateLimits: [{ id: "per-ip", algorithm: "fixed-window", limit: 3, windowSec: 600, key: ["ip"] }],
