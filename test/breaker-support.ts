@@ -8,7 +8,7 @@ import type { GatewayConfigInput } from "../src/config/schema.ts";
 import type { TargetStatus } from "../src/lib/breaker/state.ts";
 import { gateway, origin } from "./support.ts";
 
-export type BackendMode = "ok" | "error" | "hang" | "reset" | "refuse" | "slow" | "not-found";
+export type BackendMode = "ok" | "error" | "hang" | "reset" | "refuse" | "slow" | "not-found" | "bad-status" | "unasked-upgrade";
 export type BreakerInput = NonNullable<GatewayConfigInput["clusters"][string]["breaker"]>;
 type ClusterInput = GatewayConfigInput["clusters"][string];
 
@@ -31,6 +31,11 @@ export async function setBackend(backend: Backend, mode: BackendMode, ms?: numbe
 /** Requests that reached the backend's handler so far. */
 export async function backendHits(backend: Backend): Promise<number> {
   return ((await (await fetch(`${origin}/__control/backend?id=${backend.id}`)).json()) as { hits: number }).hits;
+}
+
+/** Sizes of the request bodies the backend received complete. */
+export async function backendBodies(backend: Backend): Promise<number[]> {
+  return ((await (await fetch(`${origin}/__control/backend?id=${backend.id}`)).json()) as { bodies: number[] }).bodies;
 }
 
 /** Quick timings so a test sees ejection and recovery within seconds; jitter off so intervals are exact. */

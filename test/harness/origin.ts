@@ -8,9 +8,22 @@ import type { AddressInfo } from "node:net";
 
 const CHUNK = Buffer.alloc(64 * 1024, "x");
 
-/** How a switchable backend answers: as a healthy, failing, hanging, resetting, refusing or slow upstream. */
-type BackendMode = "ok" | "error" | "hang" | "reset" | "refuse" | "slow" | "not-found";
-const BACKEND_MODES = new Set<BackendMode>(["ok", "error", "hang", "reset", "refuse", "slow", "not-found"]);
+/**
+ * How a switchable backend answers: as a healthy, failing, hanging, resetting, refusing or slow
+ * upstream, or a broken one (a status outside HTTP's range, a 101 nobody asked for).
+ */
+type BackendMode = "ok" | "error" | "hang" | "reset" | "refuse" | "slow" | "not-found" | "bad-status" | "unasked-upgrade";
+const BACKEND_MODES = new Set<BackendMode>([
+  "ok",
+  "error",
+  "hang",
+  "reset",
+  "refuse",
+  "slow",
+  "not-found",
+  "bad-status",
+  "unasked-upgrade",
+]);
 
 interface Backend {
   id: number;
@@ -19,6 +32,8 @@ interface Backend {
   mode: BackendMode;
   slowMs: number;
   hits: number;
+  /** Sizes of the request bodies received complete, in order. */
+  bodies: number[];
   listening: boolean;
 }
 
@@ -43,13 +58,21 @@ function bump(state: OriginState, key: string): number {
   return n;
 }
 
-async function drain(req: IncomingMessage, onChunk?: (total: number) => void): Promise<{ bytes: number; sha256: string }> {
+/**
+ * Reads a request body to its end. An upload the gateway tore down mid-body (as it does with a body
+ * it stops) never ends: that resolves to null, and there is no one left to answer.
+ */
+async function drain(req: IncomingMessage, onChunk?: (total: number) => void): Promise<{ bytes: number; sha256: string } | null> {
   const hash = createHash("sha256");
   let bytes = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    hash.update(chunk);
-    bytes += chunk.length;
-    onChunk?.(bytes);
+  try {
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      hash.update(chunk);
+      bytes += chunk.length;
+      onChunk?.(bytes);
+    }
+  } catch {
+    return null;
   }
   return { bytes, sha256: hash.digest("hex") };
 }
@@ -81,7 +104,7 @@ function handle(state: OriginState, req: IncomingMessage, res: ServerResponse) {
     const backend = state.backends.get(Number(q.get("id")));
     if (!backend) return json(res, 404, { error: "no such backend" });
     const mode = q.get("mode") as BackendMode | null;
-    if (mode === null) return json(res, 200, { hits: backend.hits, mode: backend.mode });
+    if (mode === null) return json(res, 200, { hits: backend.hits, mode: backend.mode, bodies: backend.bodies });
     if (!BACKEND_MODES.has(mode)) return json(res, 400, { error: "unknown mode" });
     void switchBackend(backend, mode, Number(q.get("ms") ?? 1000)).then(() => json(res, 200, { mode }));
     return;
@@ -94,7 +117,9 @@ function handle(state: OriginState, req: IncomingMessage, res: ServerResponse) {
 
   if (route.startsWith("/echo") || route.startsWith("/count")) {
     bump(state, key);
-    void drain(req).then(({ bytes, sha256 }) =>
+    void drain(req).then((received) => {
+      if (received === null) return;
+      const { bytes, sha256 } = received;
       json(
         res,
         200,
@@ -105,8 +130,8 @@ function handle(state: OriginState, req: IncomingMessage, res: ServerResponse) {
           "x-origin-private": "must not reach the client",
           "proxy-authenticate": "Basic",
         },
-      ),
-    );
+      );
+    });
     return;
   }
   if (route === "/coalesce") {
@@ -147,8 +172,9 @@ function handle(state: OriginState, req: IncomingMessage, res: ServerResponse) {
   if (route === "/mirror-sink") {
     // Where mirrored copies land: counts them by key and remembers the size of the last body.
     bump(state, key);
-    void drain(req).then(({ bytes }) => {
-      state.received.set(key, bytes);
+    void drain(req).then((received) => {
+      if (received === null) return;
+      state.received.set(key, received.bytes);
       json(res, 200, { mirrored: true });
     });
     return;
@@ -191,7 +217,7 @@ function handle(state: OriginState, req: IncomingMessage, res: ServerResponse) {
   }
   if (route === "/lockstep/upload") {
     const id = q.get("id") ?? "";
-    void drain(req, (total) => state.received.set(id, total)).then((result) => json(res, 200, result));
+    void drain(req, (total) => state.received.set(id, total)).then((result) => result && json(res, 200, result));
     return;
   }
   if (route === "/flaky") {
@@ -215,31 +241,51 @@ function handle(state: OriginState, req: IncomingMessage, res: ServerResponse) {
   json(res, 200, { path: route, url: req.url });
 }
 
+/**
+ * Answers once the whole request is in, as origins do for their writes, and records the size of
+ * every request body it received complete (an aborted upload never ends, so it is not recorded).
+ */
+function whenReceived(backend: Backend, req: IncomingMessage, answer: () => void): void {
+  let bytes = 0;
+  req.on("error", () => {}); // an upload torn down mid-body: nothing to answer
+  req.on("data", (chunk: Buffer) => (bytes += chunk.length));
+  req.once("end", () => {
+    if (req.method !== "GET" && req.method !== "HEAD") backend.bodies.push(bytes);
+    answer();
+  });
+}
+
 function answerAsBackend(backend: Backend, req: IncomingMessage, res: ServerResponse) {
   backend.hits++;
   switch (backend.mode) {
     case "error":
-      return json(res, 500, { backend: backend.id, error: "internal" });
+      return whenReceived(backend, req, () => json(res, 500, { backend: backend.id, error: "internal" }));
     case "not-found":
-      return json(res, 404, { backend: backend.id, error: "not found" });
+      return whenReceived(backend, req, () => json(res, 404, { backend: backend.id, error: "not found" }));
     case "reset":
       req.socket.destroy();
       return;
     case "hang":
       return; // never answers; the connection closes with the server
+    case "bad-status":
+      req.socket.end("HTTP/1.1 999 Whatever\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
+      return;
+    case "unasked-upgrade":
+      req.socket.end("HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n");
+      return;
     case "slow": {
       const timer = setTimeout(() => json(res, 200, { backend: backend.id, slow: true }), backend.slowMs);
       res.on("close", () => clearTimeout(timer));
       return;
     }
     default:
-      return json(res, 200, { backend: backend.id });
+      return whenReceived(backend, req, () => json(res, 200, { backend: backend.id }));
   }
 }
 
 async function startBackend(state: OriginState): Promise<Backend> {
   const id = state.backends.size + 1;
-  const backend: Backend = { id, port: 0, server: createServer(), mode: "ok", slowMs: 1000, hits: 0, listening: false };
+  const backend: Backend = { id, port: 0, server: createServer(), mode: "ok", slowMs: 1000, hits: 0, bodies: [], listening: false };
   // Registered before listening: backends started together must not share an id.
   state.backends.set(id, backend);
   backend.server.on("request", (req, res) => answerAsBackend(backend, req, res));

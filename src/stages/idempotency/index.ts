@@ -34,7 +34,8 @@ async function readBody(c: Context<AppEnv>, limit: number): Promise<Uint8Array> 
     await buffered.body.cancel();
     throw tooLarge();
   }
-  if (buffered.kind === "failed") throw new GatewayError("bad-request", "The request body could not be read.");
+  if (buffered.kind === "failed")
+    throw new GatewayError("incomplete-body", "The request body ended before it was complete, or its framing was malformed.");
   return new Uint8Array(await buffered.body.arrayBuffer());
 }
 

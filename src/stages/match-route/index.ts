@@ -8,6 +8,7 @@ import { snapshotCache } from "../../config/snapshot-cache.ts";
 import { type AppEnv, gatewaySettings } from "../../env.ts";
 import { GatewayError } from "../../errors.ts";
 import { isReservedPath, normalizePath, RESERVED_NAMESPACE } from "../../lib/path.ts";
+import { requestTargetProblem } from "../../lib/request-target.ts";
 
 /** Methods the gateway proxies at all: the ones a route may name (no TRACE, no CONNECT). */
 const PROXIED_METHODS: ReadonlySet<string> = new Set(ROUTE_METHODS);
@@ -44,11 +45,32 @@ function rawPath(url: string): string {
   return end === -1 ? url.slice(start) : url.slice(start, end);
 }
 
-export const matchRoute = createMiddleware<AppEnv>(async (c, next) => {
+/**
+ * RFC 9110 section 9.3.1: content in a GET (or HEAD) has no meaning, and the runtime's fetch refuses
+ * to send one. A declared empty body is no body; anything else is the client's error, refused here
+ * rather than failing later as if the upstream could not be reached.
+ */
+function hasForbiddenBody(request: Request): boolean {
+  return request.body !== null && request.headers.get("content-length") !== "0";
+}
+
+export const matchRoute = createMiddleware<AppEnv>(async function matchRoute(c, next) {
   const method = c.req.method;
-  const url = c.req.url;
+  const request = c.req.raw;
+  const url = request.url;
   if (!PROXIED_METHODS.has(method)) {
     throw new GatewayError("method-not-allowed", `${method} is not proxied by this gateway.`, { allow: PROXIED_ALLOW });
+  }
+  const target = requestTargetProblem(url, request.headers.get("host"));
+  if (target === "invalid-host")
+    throw new GatewayError("invalid-host", "The request needs exactly one Host header holding a host name and an optional port.");
+  if (target === "not-origin-form") {
+    throw new GatewayError("method-not-allowed", "Only requests for a path are proxied (no asterisk-form or authority-form targets).", {
+      allow: PROXIED_ALLOW,
+    });
+  }
+  if ((method === "GET" || method === "HEAD") && hasForbiddenBody(request)) {
+    throw new GatewayError("body-not-allowed", `A ${method} request must not have a body.`);
   }
 
   const normalized = normalizePath(rawPath(url));

@@ -4,7 +4,13 @@
  */
 import type { CompiledCluster, CompiledTarget } from "../../config/compile.ts";
 
-export type AttemptFailure = "connect-failure" | "timeout";
+/**
+ * Why an attempt brought no usable response: the upstream refused or reset (`connect-failure`),
+ * sent no headers in time (`timeout`), answered with something that is not a relayable HTTP
+ * response (`invalid-response`), or the gateway stopped the request body (`body-stopped`: the
+ * client's doing, never the upstream's).
+ */
+export type AttemptFailure = "connect-failure" | "timeout" | "invalid-response" | "body-stopped";
 
 export type AttemptResult =
   | { kind: "response"; response: Response; body: ReadableStream<Uint8Array> | null }
@@ -21,6 +27,16 @@ export interface AttemptRequest {
   deadline: number;
   /** The body will be read by the Worker (buffered), not only passed through to the client. */
   bodyReadInWorker: boolean;
+  /** Aborts the attempt when the gateway stops the request body; null without a streamed body. */
+  bodyStopped: AbortSignal | null;
+}
+
+/**
+ * Whether the upstream's status can be relayed: a final status (RFC 9110 section 15), and no 101,
+ * since the gateway never forwards an Upgrade and so never asked to switch protocols.
+ */
+function relayableStatus(status: number): boolean {
+  return status >= 200 && status <= 599;
 }
 
 /**
@@ -38,14 +54,16 @@ export async function sendAttempt(cluster: CompiledCluster, request: AttemptRequ
   // timer to set and clear per request.
   const readsBody = request.bodyReadInWorker || cluster.responseTimeoutMs !== null;
   let timer: ReturnType<typeof setTimeout> | undefined;
-  let signal: AbortSignal;
+  let deadline: AbortSignal;
   if (readsBody) {
     const controller = new AbortController();
     timer = setTimeout(() => controller.abort(new DOMException("The upstream did not answer in time.", "TimeoutError")), headersBudgetMs);
-    signal = controller.signal;
+    deadline = controller.signal;
   } else {
-    signal = AbortSignal.timeout(headersBudgetMs);
+    deadline = AbortSignal.timeout(headersBudgetMs);
   }
+  const stopped = request.bodyStopped;
+  const signal = stopped === null ? deadline : AbortSignal.any([deadline, stopped]);
   let response: Response;
   try {
     response = await fetch(request.target.origin + request.target.basePath + request.pathAndQuery, {
@@ -57,9 +75,14 @@ export async function sendAttempt(cluster: CompiledCluster, request: AttemptRequ
       signal,
     });
   } catch {
-    return { kind: "failure", failure: signal.aborted ? "timeout" : "connect-failure" };
+    if (stopped?.aborted) return { kind: "failure", failure: "body-stopped" };
+    return { kind: "failure", failure: deadline.aborted ? "timeout" : "connect-failure" };
   } finally {
     if (timer !== undefined) clearTimeout(timer);
+  }
+  if (!relayableStatus(response.status)) {
+    await response.body?.cancel().catch(() => {});
+    return { kind: "failure", failure: "invalid-response" };
   }
   if (response.body === null || cluster.responseTimeoutMs === null) return { kind: "response", response, body: response.body };
   return { kind: "response", response, body: limitDuration(response.body, cluster.responseTimeoutMs - (Date.now() - started)) };
@@ -72,7 +95,8 @@ export async function sendAttempt(cluster: CompiledCluster, request: AttemptRequ
  */
 function limitDuration(body: ReadableStream<Uint8Array>, remainingMs: number): ReadableStream<Uint8Array> {
   const cut = new AbortController();
-  const timer = setTimeout(() => cut.abort(new Error("response timeout")), Math.max(0, remainingMs));
+  // No reason of its own: the runtime reports an abort with a custom reason as an uncaught error.
+  const timer = setTimeout(() => cut.abort(), Math.max(0, remainingMs));
   const { readable, writable } = new IdentityTransformStream();
   body
     .pipeTo(writable, { signal: cut.signal })

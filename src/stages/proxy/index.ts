@@ -13,9 +13,9 @@ import { withoutQueryParam } from "../../lib/credentials.ts";
 import { downstreamResponse } from "../../lib/headers.ts";
 import { upstreamHeadersFor } from "../../lib/upstream-headers.ts";
 import { type ClusterHealth, unavailableError } from "../../services/breaker/cluster-health.ts";
-import { limitBody } from "./body-limit.ts";
-import { type AttemptFailure, sendAttempt } from "./forward.ts";
+import { type AttemptFailure, type AttemptResult, sendAttempt } from "./forward.ts";
 import { mirrorThis, startMirror } from "./mirror.ts";
+import { WatchedBody } from "./request-body.ts";
 
 /** RFC 9110 section 9.2.2: repeating these has the same effect as sending them once. */
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE"]);
@@ -24,6 +24,48 @@ function retriableStatus(on: ReadonlySet<RetryOn>, status: number): boolean {
   if (status < 500) return false;
   if (on.has("5xx")) return true;
   return on.has("gateway-error") && (status === 502 || status === 503 || status === 504);
+}
+
+/** An answer that is not HTTP is what an intermediary would answer 502 for: a gateway error. */
+function retriableFailure(on: ReadonlySet<RetryOn>, failure: AttemptFailure): boolean {
+  if (failure === "invalid-response") return on.has("gateway-error") || on.has("5xx");
+  return failure !== "body-stopped" && on.has(failure);
+}
+
+function tooLarge(maxBodyBytes: number): GatewayError {
+  return new GatewayError("payload-too-large", `The body may be at most ${maxBodyBytes} bytes.`);
+}
+
+/** Failures that are the client's: each is answered as such and never counted against the upstream. */
+type ClientFault = "too-large" | "incomplete" | "slow-body" | "gone";
+
+function clientFaultError(fault: ClientFault, maxBodyBytes: number | null): GatewayError {
+  switch (fault) {
+    case "too-large":
+      return tooLarge(maxBodyBytes ?? 0);
+    case "incomplete":
+      return new GatewayError("incomplete-body", "The request body ended before it was complete, or its framing was malformed.");
+    case "slow-body":
+      return new GatewayError("request-timeout", "The request body did not arrive within the route's deadline.");
+    case "gone":
+      // The client will not read this; the access log still shows a client error, not an upstream one.
+      return new GatewayError("incomplete-body", "The client closed the connection before the exchange completed.");
+  }
+}
+
+/**
+ * Whose fault a finished attempt is, when it is the client's; null when the result stands for the
+ * upstream. `askClient` reads request.signal (enable_request_signal: aborted once the client
+ * disconnects), skipped on the hot path when nothing would come of it.
+ */
+function clientFaultOf(result: AttemptResult, body: WatchedBody | null, request: Request, askClient: boolean): ClientFault | null {
+  if (body !== null) {
+    const outcome = body.outcome;
+    if (outcome === "too-large" || outcome === "incomplete") return outcome;
+    // The deadline passed while the upstream was waiting for the client's next chunk.
+    if (result.kind === "failure" && result.failure === "timeout" && outcome === "streaming" && body.waitingOnClient) return "slow-body";
+  }
+  return askClient && request.signal.aborted ? "gone" : null;
 }
 
 /** Full-jitter exponential backoff (AWS architecture blog), capped. */
@@ -62,22 +104,21 @@ export const proxy = createMiddleware<AppEnv>(async (c) => {
   const cluster = c.get("cluster");
   const auth = route.auth;
 
-  // A body an earlier stage read in full (idempotency) was held to the route's limit there.
+  // A body an earlier stage read in full (idempotency) was held to the route's limit there. A
+  // streamed one is watched on its way: whose fault a failed attempt is depends on it.
   const buffered = c.get("bufferedBody");
-  let body: ReadableStream<Uint8Array> | null =
-    buffered === undefined ? request.body : buffered.byteLength > 0 ? new Blob([buffered]).stream() : null;
-  let bodyExceeded = () => false;
-  if (buffered === undefined && body !== null && route.maxBodyBytes !== null) {
+  let watched: WatchedBody | null = null;
+  let body: ReadableStream<Uint8Array> | null = null;
+  if (buffered !== undefined) {
+    body = buffered.byteLength > 0 ? new Blob([buffered]).stream() : null;
+  } else if (request.body !== null && request.method !== "GET" && request.method !== "HEAD") {
+    // (A GET or HEAD reaches here only with a declared empty body, which is no body.)
     const declared = request.headers.get("content-length");
-    if (declared !== null) {
-      // Refuse before reading a byte; the runtime holds the body to its declared length.
-      if (Number(declared) > route.maxBodyBytes)
-        throw new GatewayError("payload-too-large", `The body may be at most ${route.maxBodyBytes} bytes.`);
-    } else {
-      const limited = limitBody(body, route.maxBodyBytes);
-      body = limited.body;
-      bodyExceeded = limited.exceeded;
-    }
+    const declaredLength = declared === null || !/^\d+$/.test(declared) ? null : Number(declared);
+    // Refuse before reading a byte; the runtime holds the body to its declared length.
+    if (declaredLength !== null && route.maxBodyBytes !== null && declaredLength > route.maxBodyBytes) throw tooLarge(route.maxBodyBytes);
+    watched = new WatchedBody(request.body, { maxBytes: route.maxBodyBytes, declaredLength });
+    body = watched.stream;
   }
 
   const url = request.url;
@@ -94,7 +135,11 @@ export const proxy = createMiddleware<AppEnv>(async (c) => {
   const method = request.method;
   if (route.mirror !== null && mirrorThis(route.mirror, Math.random())) {
     const declaredLength = buffered !== undefined ? String(buffered.byteLength) : request.headers.get("content-length");
-    body = startMirror(route.mirror, { method, pathAndQuery, headers, body, declaredLength }, (work) => c.executionCtx.waitUntil(work));
+    body = startMirror(
+      route.mirror,
+      { method, pathAndQuery, headers, body, declaredLength, bodyStopped: watched?.stopped ?? null },
+      (work) => c.executionCtx.waitUntil(work),
+    );
   }
   const deadline = Date.now() + route.timeoutMs;
   const retry = route.retry !== null && body === null && IDEMPOTENT.has(method) ? route.retry : null;
@@ -125,23 +170,26 @@ export const proxy = createMiddleware<AppEnv>(async (c) => {
       body,
       deadline,
       bodyReadInWorker: route.coalesce !== null,
+      bodyStopped: watched?.stopped ?? null,
     }).finally(() => cluster.balancer.finished(targetIndex));
+    const end = Date.now();
     record.target = target.key;
     record.attempts = attempt + 1;
-    const elapsedMs = Date.now() - now;
-    record.upstreamMs = elapsedMs;
+    record.upstreamMs = end - now;
     record.upstreamStatus = result.kind === "response" ? result.response.status : null;
-    // Upstream 4xx is the client's doing, and an attempt its client abandoned proves nothing.
+    const clientFault = clientFaultOf(result, watched, request, health !== null || result.kind === "failure");
+    // Only evidence about the upstream feeds its health: an attempt the client spoiled (a body it
+    // broke, abandoned, trickled or sent too much of) or walked away from says nothing about it.
+    // Time spent waiting on the client's body is not the upstream's latency either.
     health?.end(
       targetIndex,
       lease,
-      // request.signal is read only for clusters that record outcomes.
-      health !== null && request.signal.aborted ? null : result.kind === "failure" || result.response.status >= 500 ? "failure" : "success",
-      elapsedMs,
+      clientFault !== null ? null : result.kind === "failure" || result.response.status >= 500 ? "failure" : "success",
+      end - now - (watched?.clientWaitMs(end) ?? 0),
     );
-    if (bodyExceeded()) {
-      if (result.kind === "response") await result.body?.cancel();
-      throw new GatewayError("payload-too-large", `The body may be at most ${route.maxBodyBytes} bytes.`);
+    if (clientFault !== null) {
+      if (result.kind === "response") await result.body?.cancel().catch(() => {});
+      throw clientFaultError(clientFault, route.maxBodyBytes);
     }
 
     const mayRetry = retry !== null && attempt < retry.attempts && Date.now() < deadline && pickable(cluster, health, Date.now());
@@ -153,12 +201,14 @@ export const proxy = createMiddleware<AppEnv>(async (c) => {
       await responseBody?.cancel();
     } else {
       lastFailure = result.failure;
-      if (!(mayRetry && retry.on.has(result.failure) && retry.budget.tryRetry())) break;
+      if (!(mayRetry && retriableFailure(retry.on, result.failure) && retry.budget.tryRetry())) break;
     }
     const pause = Math.min(backoffMs(retry, attempt + 1), deadline - Date.now());
     if (pause > 0) await new Promise((resolve) => setTimeout(resolve, pause));
   }
 
   if (lastFailure === "timeout") throw new GatewayError("upstream-timeout", "The upstream did not answer in time.");
+  if (lastFailure === "invalid-response")
+    throw new GatewayError("upstream-invalid-response", "The upstream's answer was not a valid HTTP response.");
   throw new GatewayError("upstream-unavailable", "The upstream could not be reached.");
 });

@@ -14,6 +14,8 @@ export interface MirroredRequest {
   headers: Headers;
   body: ReadableStream<Uint8Array> | null;
   declaredLength: string | null;
+  /** Aborted when the gateway stops the client's body: the copy must then fail as the real request does. */
+  bodyStopped: AbortSignal | null;
 }
 
 /** Whether this request is one of the sampled share. */
@@ -34,7 +36,10 @@ async function sendCopy(mirror: CompiledMirror, request: MirroredRequest, body: 
       headers,
       body,
       redirect: "manual",
-      signal: AbortSignal.timeout(mirror.timeoutMs),
+      signal:
+        request.bodyStopped === null || body === null
+          ? AbortSignal.timeout(mirror.timeoutMs)
+          : AbortSignal.any([AbortSignal.timeout(mirror.timeoutMs), request.bodyStopped]),
     });
     await response.body?.cancel();
     count(mirror.metrics.sent);
