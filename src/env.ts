@@ -61,6 +61,12 @@ export interface Variables {
   cluster: CompiledCluster;
   /** A request body the gateway read in full (to fingerprint it for idempotency); forwarded instead of the stream. */
   bufferedBody: Uint8Array | undefined;
+  /**
+   * Set by the proxy on routes with `coalesce`: the upstream's answer headers before hop-by-hop
+   * removal, so sharing is judged on what the origin said (a Vary or Set-Cookie it named in
+   * Connection is removed from the answer, but still says the answer is not for everyone).
+   */
+  upstreamHeaders: Headers | undefined;
   /** Set by the breaker stage: the cluster's health in this isolate; null for clusters without breaker or caps. */
   clusterHealth: ClusterHealth | null;
 }

@@ -202,3 +202,26 @@ describe("coalescing on headers the gateway strips", () => {
     expect(await originHits(key)).toBe(1);
   });
 });
+
+describe("coalescing judged on the upstream's own answer headers", () => {
+  it.each([
+    ["Vary", "vary=accept-language&connection=vary", "per value"],
+    ["Set-Cookie", "setCookie=1&connection=set-cookie", "never"],
+    ["Cache-Control: private", "cacheControl=private&connection=cache-control", "never"],
+  ])("an answer whose %s the upstream named in Connection still decides sharing", async (_, knobs, shared) => {
+    await route(freshRouteId(), { public: true });
+    const key = freshKey();
+    const langs = ["en", "fr"];
+    const responses = await ledBurst(10, `/coalesce?key=${key}&ms=300&${knobs}`, (i) => ({
+      headers: { "accept-language": langs[i % 2] as string },
+    }));
+    const echoes = (await bodies(responses)) as Array<Echo & { lang: string }>;
+    echoes.forEach((echo, i) => {
+      expect(echo.lang).toBe(langs[i % 2]);
+    });
+    const hits = await originHits(key);
+    // Never shared: every caller made its own call. Per value: at least one call per language.
+    if (shared === "never") expect(hits).toBe(10);
+    else expect(hits).toBeGreaterThanOrEqual(2);
+  });
+});

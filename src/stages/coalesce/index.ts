@@ -122,7 +122,10 @@ async function leaderCall(
 
   const response = c.res;
   const declared = response.headers.get("content-length");
-  const unshareable = unshareableReason(response.status, response.headers);
+  // Judged on the upstream's own headers: one it named in Connection is gone from the answer, but
+  // still tells whether the answer may be shared.
+  const said = c.get("upstreamHeaders") ?? response.headers;
+  const unshareable = unshareableReason(response.status, said);
   if (unshareable !== null || (declared !== null && Number(declared) > policy.maxResponseBytes && c.req.method !== "HEAD")) {
     markPass(policy, key);
     return { outcome: { kind: "alone" }, label: unshareable !== null ? "unshareable" : "tooLarge", leaderError: null };
@@ -164,7 +167,7 @@ async function leaderCall(
     headers,
     body,
     // What the leader's upstream request held for each field the answer varies on.
-    vary: varyValues(varyNames(response.headers.get("vary")), upstream()),
+    vary: varyValues(varyNames(said.get("vary")), upstream()),
   };
   replaceResponse(c, sharedResponse(outcome, c.get("requestId")));
   return { outcome, label: "shared", leaderError: null };

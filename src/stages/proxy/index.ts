@@ -196,6 +196,7 @@ export const proxy = createMiddleware<AppEnv>(async (c) => {
     if (result.kind === "response") {
       const { response, body: responseBody } = result;
       if (!(mayRetry && retriableStatus(retry.on, response.status) && retry.budget.tryRetry())) {
+        if (route.coalesce !== null) c.set("upstreamHeaders", response.headers);
         return downstreamResponse(response, responseBody, c.get("requestId"));
       }
       await responseBody?.cancel();
