@@ -9,8 +9,20 @@
  * both ways with backpressure (uploads of any size, server-sent events), and upgrades (WebSocket)
  * are spliced socket to socket after the same header rewrite.
  */
-import { Agent, createServer, type IncomingHttpHeaders, type IncomingMessage, request, type Server, type ServerResponse } from "node:http";
+import {
+  Agent,
+  createServer,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  request,
+  type Server,
+  type ServerResponse,
+  STATUS_CODES,
+} from "node:http";
 import { connect, type Socket } from "node:net";
+import { ROUTE_METHODS } from "../../src/config/schema.ts";
+import { type ProblemCode, problemResponse } from "../../src/errors.ts";
+import { isAuthority } from "../../src/lib/request-target.ts";
 
 /**
  * RFC 9110 section 7.6.1: hop-by-hop fields belong to one connection and are not forwarded.
@@ -49,6 +61,59 @@ function forwardedHeaderLines(req: IncomingMessage, upgrade: boolean): Array<[st
   return lines;
 }
 
+/** Why the front door refuses a request before wrangler dev sees it, as the gateway would answer it. */
+interface Refusal {
+  code: ProblemCode;
+  detail: string;
+  headers?: Record<string, string>;
+}
+
+const ONLY_ORIGIN_FORM: Refusal = {
+  code: "method-not-allowed",
+  detail: "Only requests for a path are proxied (no asterisk-form or authority-form targets).",
+  headers: { allow: ROUTE_METHODS.join(", ") },
+};
+
+const INVALID_HOST: Refusal = {
+  code: "invalid-host",
+  detail: "The request needs exactly one Host header holding a host name and an optional port.",
+};
+
+/**
+ * What Cloudflare's edge refuses before a Worker runs (RFC 9112 section 3.2: one valid Host), and
+ * request targets no Worker can be handed (asterisk-form, authority-form). Without this, wrangler
+ * dev's own layers fail on them with a 500 and a stack trace. An absolute-form target is turned into
+ * the origin-form request it stands for, its authority replacing Host (RFC 9112 section 3.2.2).
+ */
+function refusalOrRewrite(req: IncomingMessage): Refusal | null {
+  const target = req.url ?? "";
+  if (/^https?:\/\//i.test(target)) {
+    let url: URL;
+    try {
+      url = new URL(target);
+    } catch {
+      return INVALID_HOST;
+    }
+    if (url.username !== "" || url.password !== "" || !isAuthority(url.host)) return INVALID_HOST;
+    req.url = `${url.pathname}${url.search}`;
+    for (let i = 0; i < req.rawHeaders.length; i += 2) if (req.rawHeaders[i]?.toLowerCase() === "host") req.rawHeaders[i + 1] = url.host;
+    req.headers.host = url.host;
+  } else if (!target.startsWith("/")) {
+    return ONLY_ORIGIN_FORM;
+  }
+  let hosts = 0;
+  for (let i = 0; i < req.rawHeaders.length; i += 2) if (req.rawHeaders[i]?.toLowerCase() === "host") hosts++;
+  if (hosts !== 1 || !isAuthority(req.headers.host ?? "")) return INVALID_HOST;
+  return null;
+}
+
+/** Writes the gateway's problem document for `refusal` and closes the connection. */
+async function refuse(refusal: Refusal, write: (status: number, headers: Record<string, string>, body: string) => void): Promise<void> {
+  const response = problemResponse(refusal.code, crypto.randomUUID(), refusal.detail, { ...refusal.headers, connection: "close" });
+  const body = await response.text();
+  write(response.status, { ...Object.fromEntries(response.headers), "content-length": String(Buffer.byteLength(body)) }, body);
+}
+
 /** The field names a Connection header lists, which are hop-by-hop too. */
 function connectionOptions(headers: IncomingHttpHeaders): Set<string> {
   return new Set(
@@ -83,6 +148,14 @@ export async function startFrontProxy(options: {
   const { target } = options;
 
   const forward = function forwardRequest(req: IncomingMessage, res: ServerResponse) {
+    const refusal = refusalOrRewrite(req);
+    if (refusal !== null) {
+      void refuse(refusal, (status, headers, body) => {
+        req.resume();
+        res.writeHead(status, headers).end(body);
+      });
+      return;
+    }
     const upstream = request({
       agent,
       host: target.host,
@@ -113,7 +186,19 @@ export async function startFrontProxy(options: {
     req.pipe(upstream);
   };
 
+  /** Writes a refusal straight to a socket that left HTTP (an upgrade, or CONNECT). */
+  const refuseOnSocket = (refusal: Refusal, client: Socket) =>
+    refuse(refusal, (status, headers, body) => {
+      const lines = Object.entries(headers).map(([n, v]) => `${n}: ${v}\r\n`);
+      client.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ""}\r\n${lines.join("")}\r\n${body}`);
+    });
+
   const splice = function forwardUpgrade(req: IncomingMessage, client: Socket, head: Buffer) {
+    const refusal = refusalOrRewrite(req);
+    if (refusal !== null) {
+      void refuseOnSocket(refusal, client);
+      return;
+    }
     const upstream = connect(target.port, target.host);
     const lines = forwardedHeaderLines(req, true).map(([name, value]) => `${name}: ${value}\r\n`);
     upstream.once("connect", () => {
@@ -133,6 +218,23 @@ export async function startFrontProxy(options: {
   for (const host of options.hosts) {
     const server = createServer(forward);
     server.on("upgrade", splice);
+    // A request Node's parser refuses (an authority-form target, a malformed field): a problem
+    // document, as the gateway answers its own 400s.
+    server.on("clientError", (error: NodeJS.ErrnoException, client: Socket) => {
+      client.on("error", () => {});
+      if (!client.writable) return client.destroy();
+      if (error.code === "HPE_HEADER_OVERFLOW")
+        return client.end("HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n\r\n");
+      if (error.code === "ERR_HTTP_REQUEST_TIMEOUT") {
+        return void refuseOnSocket({ code: "request-timeout", detail: "The request did not arrive in time." }, client);
+      }
+      void refuseOnSocket({ code: "bad-request", detail: "The request is not valid HTTP/1.1." }, client);
+    });
+    // CONNECT: no Worker is handed one on Cloudflare, and no tunnel is opened here either.
+    server.on("connect", (_req: IncomingMessage, client: Socket) => {
+      client.on("error", () => {});
+      void refuseOnSocket({ ...ONLY_ORIGIN_FORM, detail: "CONNECT is not proxied by this gateway." }, client);
+    });
     // Large uploads and long streams are the point of a gateway: no server-side timeouts here.
     server.requestTimeout = 0;
     server.headersTimeout = 60_000;

@@ -247,4 +247,34 @@ describe("front proxy in front of the gateway as wrangler dev serves it", () => 
     expect(page.status).toBe(200);
     expect(page.headers.get("content-type")).toContain("text/html");
   });
+  it.each([
+    ["an asterisk-form target", "OPTIONS * HTTP/1.1\r\nHost: 127.0.0.1\r\n", 405, "method-not-allowed"],
+    ["an authority-form target", "GET 127.0.0.1:80 HTTP/1.1\r\nHost: 127.0.0.1\r\n", 400, "bad-request"],
+    ["a request Node cannot parse", "GET /open/a HTTP/1.1\r\nHost: 127.0.0.1\r\nBad Header: x\r\n", 400, "bad-request"],
+    ["CONNECT", "CONNECT 127.0.0.1:443 HTTP/1.1\r\nHost: 127.0.0.1:443\r\n", 405, "method-not-allowed"],
+    ["two Host headers", "GET /open/a HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: other.example\r\n", 400, "invalid-host"],
+    ["a Host with a space", "GET /open/a HTTP/1.1\r\nHost: a example\r\n", 400, "invalid-host"],
+    ["a Host with a slash", "GET /open/a HTTP/1.1\r\nHost: a.example/admin\r\n", 400, "invalid-host"],
+    ["an absolute-form target with user info", "GET http://user@a.example/open/a HTTP/1.1\r\nHost: a.example\r\n", 400, "invalid-host"],
+  ])("answers %s as the gateway would: %i problem+json, no stack trace, nothing forwarded", async (_name, head, status, code) => {
+    seen.length = 0;
+    const raw = await rawExchange(frontPort, `${head}Connection: close\r\n\r\n`);
+    expect(raw.startsWith(`HTTP/1.1 ${status} `)).toBe(true);
+    const body = JSON.parse(raw.slice(raw.indexOf("\r\n\r\n") + 4)) as { type: string; status: number };
+    expect(body).toMatchObject({ type: `urn:edgegate:problem:${code}`, status });
+    expect(raw.toLowerCase()).toContain("content-type: application/problem+json");
+    expect(raw).not.toMatch(/ at |file:|\.js:\d/);
+    expect(seen).toHaveLength(0);
+  });
+
+  it("turns an absolute-form target into the origin-form request it stands for, its authority the Host", async () => {
+    seen.length = 0;
+    const raw = await rawExchange(
+      frontPort,
+      "GET http://127.0.0.1/open/abs?x=1 HTTP/1.1\r\nHost: ignored.example\r\nConnection: close\r\n\r\n",
+    );
+    expect(raw.startsWith("HTTP/1.1 200 ")).toBe(true);
+    expect(seen).toHaveLength(1);
+    expect(seen[0]?.["x-forwarded-host"]).toBe("127.0.0.1");
+  });
 });
