@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { isAuthority, requestTargetProblem } from "./request-target.ts";
+import { requestTargetProblem as check, isAuthority, urlAuthority } from "./request-target.ts";
+
+const requestTargetProblem = (url: string, host: string | null) => check(url, urlAuthority(url), host);
 
 describe("isAuthority", () => {
   it.each([
@@ -39,6 +41,16 @@ describe("isAuthority", () => {
     ["non-ASCII", "exämple.com"],
     ["NUL", "a\u0000b"],
   ])("refuses %s", (_name, text) => expect(isAuthority(text)).toBe(false));
+});
+
+describe("urlAuthority", () => {
+  it("is what stands between '//' and the path, query or fragment", () => {
+    expect(urlAuthority("http://a.example:8080/x?y")).toBe("a.example:8080");
+    expect(urlAuthority("http://a.example?y")).toBe("a.example");
+    expect(urlAuthority("http://a.example#y")).toBe("a.example");
+    expect(urlAuthority("http://a*")).toBe("a*");
+    expect(urlAuthority("https://[::1]:8443/")).toBe("[::1]:8443");
+  });
 });
 
 describe("requestTargetProblem", () => {

@@ -55,12 +55,8 @@ export function isAuthority(text: string): boolean {
   return Number(port) <= 65535;
 }
 
-/**
- * Checks a request's URL (as the runtime built it) against its Host field (null where the platform
- * passes none). Origin-form targets only (RFC 9112 section 3.2.1): an asterisk-form target
- * (`OPTIONS *`) reaches a Worker as the authority followed by "*" and no path.
- */
-export function requestTargetProblem(url: string, host: string | null): TargetRejection | null {
+/** The authority of a URL string as the runtime built it: from "//" to the first "/", "?" or "#". */
+export function urlAuthority(url: string): string {
   const start = url.indexOf("//") + 2;
   let end = start;
   while (end < url.length) {
@@ -68,7 +64,17 @@ export function requestTargetProblem(url: string, host: string | null): TargetRe
     if (code === 47 || code === 63 || code === 35) break; // / ? #
     end++;
   }
-  const authority = url.slice(start, end);
+  return url.slice(start, end);
+}
+
+/**
+ * Checks a request's URL (as the runtime built it; `authority` is its urlAuthority) against its
+ * Host field (null where the platform passes none). Origin-form targets only (RFC 9112 section
+ * 3.2.1): an asterisk-form target (`OPTIONS *`) reaches a Worker as the authority followed by "*"
+ * and no path.
+ */
+export function requestTargetProblem(url: string, authority: string, host: string | null): TargetRejection | null {
+  const end = url.indexOf("//") + 2 + authority.length;
   if (host !== null && authority !== host && authority.toLowerCase() !== host.toLowerCase()) {
     if (end === url.length && authority.toLowerCase() === `${host.toLowerCase()}*` && isAuthority(host)) return "not-origin-form";
     return "invalid-host";

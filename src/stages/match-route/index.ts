@@ -8,7 +8,7 @@ import { snapshotCache } from "../../config/snapshot-cache.ts";
 import { type AppEnv, gatewaySettings } from "../../env.ts";
 import { GatewayError } from "../../errors.ts";
 import { isReservedPath, normalizePath, RESERVED_NAMESPACE } from "../../lib/path.ts";
-import { requestTargetProblem } from "../../lib/request-target.ts";
+import { requestTargetProblem, urlAuthority } from "../../lib/request-target.ts";
 
 /** Methods the gateway proxies at all: the ones a route may name (no TRACE, no CONNECT). */
 const PROXIED_METHODS: ReadonlySet<string> = new Set(ROUTE_METHODS);
@@ -21,16 +21,8 @@ const PATH_REJECTIONS = {
   "nul-byte": "The path contains an encoded NUL (%00).",
 } as const;
 
-/** Host without port, lower-case, from the URL the runtime parsed. */
-function requestHost(url: string): string {
-  const start = url.indexOf("//") + 2;
-  let end = start;
-  while (end < url.length) {
-    const ch = url.charCodeAt(end);
-    if (ch === 47 || ch === 63 || ch === 35) break; // / ? #
-    end++;
-  }
-  const authority = url.slice(start, end);
+/** Host without port, lower-case, from the URL's authority. */
+function hostOf(authority: string): string {
   const host = authority.startsWith("[") ? authority.slice(0, authority.indexOf("]") + 1) : (authority.split(":")[0] ?? "");
   return host.toLowerCase();
 }
@@ -61,7 +53,8 @@ export const matchRoute = createMiddleware<AppEnv>(async function matchRoute(c, 
   if (!PROXIED_METHODS.has(method)) {
     throw new GatewayError("method-not-allowed", `${method} is not proxied by this gateway.`, { allow: PROXIED_ALLOW });
   }
-  const target = requestTargetProblem(url, request.headers.get("host"));
+  const authority = urlAuthority(url);
+  const target = requestTargetProblem(url, authority, request.headers.get("host"));
   if (target === "invalid-host")
     throw new GatewayError("invalid-host", "The request needs exactly one Host header holding a host name and an optional port.");
   if (target === "not-origin-form") {
@@ -95,7 +88,7 @@ export const matchRoute = createMiddleware<AppEnv>(async function matchRoute(c, 
   const record = c.get("record");
   record.path = normalized.path;
 
-  const host = requestHost(url);
+  const host = hostOf(authority);
   const lookup = snapshot.table.lookup(host, method, normalized.path);
   if (lookup.kind === "not-found") throw new GatewayError("route-not-found");
   if (lookup.kind === "method-not-allowed") {
