@@ -1,5 +1,5 @@
 /**
- * Reads a request body into memory only up to a byte limit. The limit counts bytes as they arrive,
+ * Reads a body (a request's, or a fetched document's) into memory only up to a byte limit. The limit counts bytes as they arrive,
  * whatever Content-Length says (a chunked body has none, and a declared length is the sender's
  * claim); reading stops, and the stream is cancelled, at the first chunk past the limit, so an
  * oversized body is never buffered whole.

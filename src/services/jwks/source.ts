@@ -3,6 +3,8 @@
  * document with the other isolates of this location through the Cache API, so a cold isolate
  * usually starts from the cache instead of calling the identity provider.
  */
+
+import { readUpTo } from "../../lib/bounded-read.ts";
 import { MAX_JWKS_BYTES } from "./document.ts";
 import { type JwksSource, RemoteKeySet } from "./key-set.ts";
 
@@ -25,27 +27,9 @@ async function readCapped(response: Response, limit: number): Promise<string> {
     await response.body?.cancel();
     throw new Error("document too large");
   }
-  const reader = response.body?.getReader();
-  if (!reader) return "";
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > limit) {
-      await reader.cancel();
-      throw new Error("document too large");
-    }
-    chunks.push(value);
-  }
-  const bytes = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return new TextDecoder().decode(bytes);
+  const read = await readUpTo(response.body, limit);
+  if (read.kind === "too-large") throw new Error("document too large");
+  return new TextDecoder().decode(read.bytes);
 }
 
 /** The platform source: `fetch` to the identity provider and `caches.default` between isolates. */
