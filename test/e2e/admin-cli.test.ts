@@ -3,43 +3,13 @@
  * diff, publish, conflicting publishes, versions, rollback, and the exit code of each outcome.
  * This gateway applies production validation, so loopback and metadata upstreams are refused.
  */
-import { spawn } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { describe, expect, inject, it } from "vitest";
+import { cli, configFiles } from "./cli-support.ts";
 
 const url = inject("e2eGatewayUrl");
 const token = inject("e2eAdminToken");
-const CLI = resolve(import.meta.dirname, "../../bin/edgegate.mjs");
-const dir = mkdtempSync(join(tmpdir(), "edgegate-cli-"));
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  return new Promise((done) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
-      env: { ...process.env, EDGEGATE_URL: url, EDGEGATE_ADMIN_TOKEN: token, ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk) => (stdout += chunk));
-    child.stderr.on("data", (chunk) => (stderr += chunk));
-    child.on("close", (code) => done({ code, stdout, stderr }));
-  });
-}
-
-let files = 0;
-function configFile(config: unknown): string {
-  const file = join(dir, `config-${files++}.json`);
-  writeFileSync(file, JSON.stringify(config, null, 2));
-  return file;
-}
+const { dir, write: configFile } = configFiles("edgegate-cli-");
 
 function config(routes: string[], timeoutMs = 15_000) {
   return {

@@ -4,44 +4,15 @@
  * field path and exit code 0, and by the admin API's validate and publish answers. The shipped
  * example has none.
  */
-import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
 import { describe, expect, inject, it } from "vitest";
+import { cli, configFiles } from "./cli-support.ts";
 
 const url = inject("e2eGatewayUrl");
 const token = inject("e2eAdminToken");
 const ROOT = resolve(import.meta.dirname, "../..");
-const CLI = resolve(ROOT, "bin/edgegate.mjs");
-const dir = mkdtempSync(join(tmpdir(), "edgegate-warnings-"));
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(args: string[]): Promise<Run> {
-  return new Promise((done) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
-      env: { ...process.env, EDGEGATE_URL: url, EDGEGATE_ADMIN_TOKEN: token },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk) => (stdout += chunk));
-    child.stderr.on("data", (chunk) => (stderr += chunk));
-    child.on("close", (code) => done({ code, stdout, stderr }));
-  });
-}
-
-let files = 0;
-function configFile(config: unknown): string {
-  const file = join(dir, `config-${files++}.json`);
-  writeFileSync(file, JSON.stringify(config, null, 2));
-  return file;
-}
+const { write: configFile } = configFiles("edgegate-warnings-");
 
 const JWT_PROVIDERS = {
   idp: { issuer: "https://idp.example.com/", audience: "shop", jwksUri: "https://idp.example.com/.well-known/jwks.json" },
@@ -107,7 +78,7 @@ describe("exposure warnings", () => {
   });
 
   it("publish publishes, and prints the gateway's warnings", async () => {
-    const run = await cli(["publish", configFile(exposed(`api${files}`)), "--force"]);
+    const run = await cli(["publish", configFile(exposed(`api${crypto.randomUUID().slice(0, 8)}`)), "--force"]);
     expect(run.code, run.stderr).toBe(0);
     expect(run.stdout).toMatch(/published version \S+/);
     expect(run.stderr).toContain(`${ORDERS_WARNING.path}: ${ORDERS_WARNING.message}`);
