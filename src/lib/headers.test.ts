@@ -159,6 +159,15 @@ describe("upstreamRequestHeaders: spellings an origin folds together", () => {
     for (const name of headers.keys()) expect(owned.includes(fold(name)) || name === "host", name).toBe(true);
   });
 
+  it("strips client spellings of the fields the platform sets, and keeps the platform's own", () => {
+    const platform = ["cf-connecting-ip", "cf-ipcountry", "cf-ray", "cf-visitor", "true-client-ip", "cdn-loop"];
+    const incoming = new Headers(platform.map((name) => [name, "real"]));
+    for (const name of platform) for (const spelled of spellings(name)) if (spelled.includes("_")) incoming.append(spelled, "forged");
+    const headers = upstreamRequestHeaders(incoming, client, { ...ids, strip });
+    for (const [name, value] of headers) expect(value, name).not.toContain("forged");
+    for (const name of platform) expect(headers.get(name), name).toBe("real");
+  });
+
   it("keeps underscore names that fold onto nothing the gateway owns", () => {
     const incoming = new Headers({ x_custom_flag: "1", accept_language: "de", x_user: "kept" });
     const headers = upstreamRequestHeaders(incoming, client, { ...ids, strip });

@@ -45,6 +45,15 @@ function connectionNamed(headers: Headers): Set<string> | null {
   return names;
 }
 
+/**
+ * Fields the platform sets from its own view of the connection (Cloudflare's CF-*, True-Client-IP,
+ * CDN-Loop). They reach the origin as the platform wrote them, so a client field that folds onto
+ * one of them is a forgery an origin would read next to the real one.
+ */
+function platformSet(name: string): boolean {
+  return name.startsWith("cf-") || name === "true-client-ip" || name === "cdn-loop";
+}
+
 /** Whether a client field of this (lower-case, folded) name is never forwarded: the gateway drops or sets it. */
 function dropped(name: string, named: ReadonlySet<string> | null, strip: ReadonlySet<string> | null): boolean {
   return (
@@ -55,6 +64,11 @@ function dropped(name: string, named: ReadonlySet<string> | null, strip: Readonl
     named?.has(name) === true ||
     strip?.has(name) === true
   );
+}
+
+/** Whether an underscore spelling, folded, names a field the gateway or the platform sets or strips. */
+function foldsOntoOwn(folded: string, named: ReadonlySet<string> | null, strip: ReadonlySet<string> | null): boolean {
+  return dropped(folded, named, strip) || platformSet(folded);
 }
 
 /** What the gateway knows about the client connection, from the platform rather than the client. */
@@ -115,7 +129,7 @@ export function upstreamRequestHeaders(incoming: Headers, client: ClientFacts, o
       dropped(name, named, strip) ||
       // An origin that folds `_` into `-` would read x_user_id as X-User-Id: a client spelling of a
       // field the gateway sets or strips goes too. Names without `_` (nearly all) cost one scan.
-      (name.includes("_") && dropped(foldedName(name), named, strip))
+      (name.includes("_") && foldsOntoOwn(foldedName(name), named, strip))
     ) {
       out.delete(name);
     }
