@@ -62,6 +62,12 @@ export interface Variables {
   /** A request body the gateway read in full (to fingerprint it for idempotency); forwarded instead of the stream. */
   bufferedBody: Uint8Array | undefined;
   /**
+   * Set by a stage that reads the upstream's answer in the Worker (a coalescing leader, a first
+   * request with an Idempotency-Key) before it passes the request on: the proxy then ends its header
+   * deadline once the headers are in, instead of letting it cut the body that stage reads.
+   */
+  responseReadInWorker: boolean | undefined;
+  /**
    * Set by the proxy on routes with `coalesce`: the upstream's answer headers before hop-by-hop
    * removal, so sharing is judged on what the origin said (a Vary or Set-Cookie it named in
    * Connection is removed from the answer, but still says the answer is not for everyone).

@@ -33,6 +33,25 @@ export async function bufferUpTo(
   }
 }
 
+/** A response its stage read in the Worker: the body held in memory, or re-wrapped to stream on, or broken off. */
+export type BufferedResponse =
+  | { kind: "complete"; body: Blob | null; bytes: number }
+  | { kind: "too-large"; response: Response }
+  | { kind: "failed" };
+
+/**
+ * Reads a response's body for a stage that keeps or shares it (coalescing, idempotency). Over the
+ * limit, the response is rebuilt around the bytes already read and the rest, for its own caller.
+ * A stage that reads a response this way declares it first (`responseReadInWorker`), so the proxy
+ * does not let the header deadline cut the body it reads.
+ */
+export async function bufferResponse(response: Response, maxBytes: number, onBytes: (bytes: number) => void): Promise<BufferedResponse> {
+  if (response.body === null) return { kind: "complete", body: null, bytes: 0 };
+  const buffered = await bufferUpTo(response.body, maxBytes, onBytes);
+  if (buffered.kind === "too-large") return { kind: "too-large", response: new Response(buffered.body, response) };
+  return buffered.kind === "failed" ? buffered : { kind: "complete", body: buffered.body, bytes: buffered.bytes };
+}
+
 function replayThenRest(chunks: Uint8Array[], reader: ReadableStreamDefaultReader<Uint8Array>): ReadableStream<Uint8Array> {
   let next = 0;
   return new ReadableStream<Uint8Array>({

@@ -188,6 +188,7 @@ function handle(state: OriginState, req: IncomingMessage, res: ServerResponse) {
     return;
   }
   if (route === "/trickle") {
+    if (key !== "") bump(state, key);
     res.writeHead(200, { "content-type": "text/plain" });
     let sent = 0;
     const chunks = Number(q.get("chunks") ?? 10);

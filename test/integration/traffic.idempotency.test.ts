@@ -35,6 +35,22 @@ describe("idempotency keys", () => {
     expect(await originHits(key)).toBe(1);
   });
 
+  it("reads a slow answer to its end past the header deadline: 200 to the first, its replay to a duplicate", async () => {
+    // Headers arrive at once; the body takes a second, over three times the route's deadline.
+    await applyConfig(simpleConfig({ idempotency: {}, timeoutMs: 300 }));
+    const key = crypto.randomUUID();
+    const path = `/trickle?key=${key}&chunks=10&intervalMs=100`;
+    const first = await post(path, key, "order #7");
+    expect(first.status).toBe(200);
+    const text = await first.text();
+    expect(text).toBe(Array.from({ length: 10 }, (_, i) => `chunk ${i}\n`).join(""));
+    const again = await post(path, key, "order #7");
+    expect(again.status).toBe(200);
+    expect(again.headers.get("idempotent-replayed")).toBe("true");
+    expect(await again.text()).toBe(text);
+    expect(await originHits(key)).toBe(1);
+  });
+
   it("answers 422 to the same key with a different body, and never forwards it", async () => {
     await applyConfig(simpleConfig({ idempotency: {} }));
     const key = crypto.randomUUID();

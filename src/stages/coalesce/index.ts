@@ -21,7 +21,7 @@ import { createMiddleware } from "hono/factory";
 import type { CompiledCoalesce } from "../../config/compile.ts";
 import type { AppEnv } from "../../env.ts";
 import { GatewayError } from "../../errors.ts";
-import { bufferUpTo } from "../../lib/buffer.ts";
+import { bufferResponse } from "../../lib/buffer.ts";
 import type { Flight } from "../../lib/coalesce/flights.ts";
 import { credentialDigest, credentialMaterial, requestKey } from "../../lib/coalesce/key.ts";
 import type { CoalesceOutcome } from "../../lib/coalesce/outcome.ts";
@@ -108,6 +108,7 @@ async function leaderCall(
   key: string,
   upstream: UpstreamView,
 ): Promise<LeaderResult> {
+  c.set("responseReadInWorker", true);
   await next();
   const error = c.error;
   // The chain's errors were already answered by onError; followers get the same problem, their own id on it.
@@ -138,25 +139,23 @@ async function leaderCall(
     await response.body?.cancel();
     for (const pair of response.headers) if (pair[0] !== "x-request-id") headers.push(pair);
   } else {
-    if (response.body !== null) {
-      let held = 0;
-      const buffered = await bufferUpTo(response.body, policy.maxResponseBytes, (bytes) => {
-        held += bytes;
-        count(policy.metrics.bufferedBytes, bytes);
-        countMax(policy.metrics.bufferedBytesPeak, held);
-      }).finally(() => count(policy.metrics.bufferedBytes, -held));
-      if (buffered.kind === "failed") {
-        const failure = new GatewayError("upstream-unavailable", "The upstream could not be reached.");
-        const outcome: CoalesceOutcome = { kind: "failed", code: failure.code, detail: failure.detail, headers: failure.headers };
-        return { outcome, label: "failed", leaderError: failure };
-      }
-      if (buffered.kind === "too-large") {
-        markPass(policy, key);
-        replaceResponse(c, new Response(buffered.body, response));
-        return { outcome: { kind: "alone" }, label: "tooLarge", leaderError: null };
-      }
-      body = buffered.body;
+    let held = 0;
+    const buffered = await bufferResponse(response, policy.maxResponseBytes, (bytes) => {
+      held += bytes;
+      count(policy.metrics.bufferedBytes, bytes);
+      countMax(policy.metrics.bufferedBytesPeak, held);
+    }).finally(() => count(policy.metrics.bufferedBytes, -held));
+    if (buffered.kind === "failed") {
+      const failure = new GatewayError("upstream-unavailable", "The upstream could not be reached.");
+      const outcome: CoalesceOutcome = { kind: "failed", code: failure.code, detail: failure.detail, headers: failure.headers };
+      return { outcome, label: "failed", leaderError: failure };
     }
+    if (buffered.kind === "too-large") {
+      markPass(policy, key);
+      replaceResponse(c, buffered.response);
+      return { outcome: { kind: "alone" }, label: "tooLarge", leaderError: null };
+    }
+    body = buffered.body;
     // Each Response built from the Blob sets its own length; the request id is each caller's own.
     for (const pair of response.headers) if (pair[0] !== "x-request-id" && pair[0] !== "content-length") headers.push(pair);
   }

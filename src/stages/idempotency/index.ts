@@ -11,7 +11,7 @@ import { createMiddleware } from "hono/factory";
 import type { CompiledIdempotency } from "../../config/compile.ts";
 import type { AppEnv } from "../../env.ts";
 import { GatewayError } from "../../errors.ts";
-import { bufferUpTo } from "../../lib/buffer.ts";
+import { bufferResponse, bufferUpTo } from "../../lib/buffer.ts";
 import { sha256Hex } from "../../lib/digest.ts";
 import type { HeaderPairs } from "../../lib/headers.ts";
 import { type Begin, parseIdempotencyKey, type StoredAnswer } from "../../lib/idempotency.ts";
@@ -71,17 +71,14 @@ async function keepable(c: Context<AppEnv>, policy: CompiledIdempotency): Promis
   if (c.error !== undefined || response.status >= 500) return null;
   const declared = response.headers.get("content-length");
   if (declared !== null && Number(declared) > policy.maxResponseBytes) return null;
-  let body = new ArrayBuffer(0);
-  if (response.body !== null) {
-    const buffered = await bufferUpTo(response.body, policy.maxResponseBytes, () => {});
-    if (buffered.kind === "too-large") {
-      c.res = undefined;
-      c.res = new Response(buffered.body, response);
-      return null;
-    }
-    if (buffered.kind === "failed") throw new GatewayError("upstream-unavailable", "The upstream could not be reached.");
-    body = await buffered.body.arrayBuffer();
+  const buffered = await bufferResponse(response, policy.maxResponseBytes, () => {});
+  if (buffered.kind === "too-large") {
+    c.res = undefined;
+    c.res = buffered.response;
+    return null;
   }
+  if (buffered.kind === "failed") throw new GatewayError("upstream-unavailable", "The upstream could not be reached.");
+  const body = buffered.body === null ? new ArrayBuffer(0) : await buffered.body.arrayBuffer();
   const headers: HeaderPairs = [];
   for (const pair of response.headers) if (pair[0] !== "x-request-id" && pair[0] !== "content-length") headers.push(pair);
   const answer: StoredAnswer = { status: response.status, statusText: response.statusText, headers, body };
@@ -146,6 +143,8 @@ export const idempotency = createMiddleware<AppEnv>(async function idempotency(c
 
   count(policy.metrics.first);
   c.set("bufferedBody", body);
+  // The answer is read here to keep it for duplicates: the proxy must let its body finish.
+  c.set("responseReadInWorker", true);
   await next();
   let answer: StoredAnswer | null = null;
   try {

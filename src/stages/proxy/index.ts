@@ -169,7 +169,7 @@ export const proxy = createMiddleware<AppEnv>(async (c) => {
       headers,
       body,
       deadline,
-      bodyReadInWorker: route.coalesce !== null,
+      bodyReadInWorker: c.get("responseReadInWorker") === true,
       bodyStopped: watched?.stopped ?? null,
     }).finally(() => cluster.balancer.finished(targetIndex));
     const end = Date.now();
