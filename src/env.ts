@@ -51,6 +51,8 @@ export interface Variables {
   routeParams: Extract<RouteLookup<CompiledRoute>, { kind: "matched" }>["params"];
   /** The request's host, lower-case, without port: what routes match on. */
   host: string;
+  /** The Host field as the client sent it (validated: one host and an optional port); X-Forwarded-Host. */
+  authority: string;
   /** The normalized request path: matched against routes and, after rewriting, forwarded. */
   normalizedPath: string;
   /** Set by authenticate on routes with auth; unset elsewhere. */

@@ -9,6 +9,8 @@ import { type HeaderPairs, upstreamRequestHeaders } from "./headers.ts";
 /** What the earlier stages put on the request (route, identity, request id, trace context). */
 export interface UpstreamHeaderInputs {
   route: CompiledRoute;
+  /** The Host the client asked for, as validated and routed on (with its port, if any). */
+  authority: string;
   /** The claim headers authenticate forwards; undefined when none. */
   identityHeaders: HeaderPairs | undefined;
   requestId: string;
@@ -25,7 +27,7 @@ export function upstreamHeadersFor(request: Request, inputs: UpstreamHeaderInput
     {
       ip: request.headers.get("cf-connecting-ip"),
       proto: url.startsWith("https:") ? "https" : "http",
-      host: request.headers.get("host") ?? new URL(url).host,
+      host: inputs.authority,
     },
     {
       allow: inputs.route.allowHeaders,

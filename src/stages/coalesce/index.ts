@@ -41,6 +41,7 @@ function upstreamView(c: CoalesceContext): UpstreamView {
   return () => {
     headers ??= upstreamHeadersFor(c.req.raw, {
       route: c.get("route"),
+      authority: c.get("authority"),
       identityHeaders: c.get("identityHeaders"),
       requestId: c.get("requestId"),
       traceparent: c.get("traceparent"),

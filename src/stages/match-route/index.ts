@@ -102,5 +102,6 @@ export const matchRoute = createMiddleware<AppEnv>(async function matchRoute(c, 
   c.set("routeParams", lookup.params);
   c.set("normalizedPath", normalized.path);
   c.set("host", host);
+  c.set("authority", authority);
   await next();
 });

@@ -125,6 +125,7 @@ export const proxy = createMiddleware<AppEnv>(async (c) => {
   // Built as coalescing builds them to judge sharing: one function, so both see one request.
   const headers = upstreamHeadersFor(request, {
     route,
+    authority: c.get("authority"),
     identityHeaders: c.get("identityHeaders"),
     requestId: c.get("requestId"),
     traceparent: c.get("traceparent"),
