@@ -20,14 +20,33 @@ function isObject(value: Json): value is Record<string, Json> {
 
 /** Field paths where `a` and `b` differ; "" when they differ at the top. */
 function differingFields(a: Json, b: Json, at = ""): string[] {
+  const fields: string[] = [];
+  collectDifferingFields(a, b, at, fields);
+  return fields;
+}
+
+/**
+ * Appends to `fields` rather than returning arrays to concatenate at every level, so the work is
+ * linear in the size of both values: each node is visited once, and JSON.stringify runs only where
+ * the walk stops (a leaf, or values of different shapes), never over a subtree it already walked.
+ */
+function collectDifferingFields(a: Json, b: Json, at: string, fields: string[]): void {
   if (isObject(a) && isObject(b)) {
     const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort();
-    return keys.flatMap((key) => differingFields(a[key], b[key], at ? `${at}.${key}` : key));
+    for (const key of keys) collectDifferingFields(a[key], b[key], at ? `${at}.${key}` : key, fields);
+    return;
   }
   if (Array.isArray(a) && Array.isArray(b) && a.length === b.length) {
-    return a.flatMap((item, i) => differingFields(item, b[i], `${at}[${i}]`));
+    for (let i = 0; i < a.length; i++) {
+      // A hole in `a` is skipped, as Array.prototype.flatMap did here (parsed JSON has none).
+      if (i in a) collectDifferingFields(a[i], b[i], `${at}[${i}]`, fields);
+    }
+    return;
   }
-  return JSON.stringify(a) === JSON.stringify(b) ? [] : [at];
+  // Equal primitives serialize alike; the comparison of their JSON text stays for the rest, where
+  // it decides (NaN and Infinity both read "null", undefined equals a missing key).
+  if (a === b || JSON.stringify(a) === JSON.stringify(b)) return;
+  fields.push(at);
 }
 
 function byName(value: Json): Map<string, Json> {
@@ -61,14 +80,19 @@ function diffEntries(label: (name: string) => string, before: Map<string, Json>,
 export function diffConfigs(before: Json, after: Json): ConfigChange[] {
   const a = isObject(before) ? before : {};
   const b = isObject(after) ? after : {};
+  // Each side's routes are indexed once: every lookup below is a Map read, so the whole diff is
+  // linear in the number of routes, clusters and providers (the validate endpoint runs it inside
+  // the Worker's CPU limit, on up to the schema's 20,000 routes).
+  const routesBefore = routesById(a.routes);
+  const routesAfter = routesById(b.routes);
   const changes = [
-    ...diffEntries((id) => `routes[${id}]`, routesById(a.routes), routesById(b.routes)),
+    ...diffEntries((id) => `routes[${id}]`, routesBefore, routesAfter),
     ...diffEntries((name) => `clusters.${name}`, byName(a.clusters), byName(b.clusters)),
     ...diffEntries((name) => `jwtProviders.${name}`, byName(a.jwtProviders), byName(b.jwtProviders)),
   ];
   // Routes match in config order: the same routes in another order are a real change.
-  const orderBefore = [...routesById(a.routes).keys()].filter((id) => routesById(b.routes).has(id));
-  const orderAfter = [...routesById(b.routes).keys()].filter((id) => routesById(a.routes).has(id));
+  const orderBefore = [...routesBefore.keys()].filter((id) => routesAfter.has(id));
+  const orderAfter = [...routesAfter.keys()].filter((id) => routesBefore.has(id));
   if (orderBefore.join("\u0000") !== orderAfter.join("\u0000")) changes.push({ kind: "moved", entry: "routes (order)", fields: [] });
   for (const key of new Set([...Object.keys(a), ...Object.keys(b)])) {
     if (key === "routes" || key === "clusters" || key === "jwtProviders") continue;
