@@ -8,6 +8,7 @@ import { cpus, release } from "node:os";
 import { resolve } from "node:path";
 import { benchmarkChart } from "./chart.ts";
 import type { CoalesceRun } from "./coalesce.ts";
+import type { DiffResult } from "./diff.ts";
 import { type MatchResult, median } from "./match.ts";
 import type { VerifyResult } from "./micro.ts";
 import type { WrkResult } from "./tools.ts";
@@ -67,6 +68,8 @@ export interface ReportInput {
     fixedConnections: number;
   };
   match: MatchResult[];
+  /** Config diff cost by route count (the validate endpoint and the CLI). */
+  diff: DiffResult[];
   results: CaseResult[];
   verify: VerifyResult[];
   stage: { n: number; plainUs: number[]; jwtUs: number[] };
@@ -107,9 +110,12 @@ const fixed = (x: number, digits = 0) => (Number.isFinite(x) ? x.toFixed(digits)
 const ratio = (x: number) => (Number.isFinite(x) ? `${x.toFixed(2)}x` : "-");
 const pct = (x: number) => (Number.isFinite(x) ? `${x >= 0 ? "+" : ""}${(x * 100).toFixed(1)}%` : "-");
 const verdict = (ok: boolean) => (ok ? "met" : "**not met**");
+/** The config diff at the schema's 20,000 routes: a small share of the CPU a Worker request may use. */
+const DIFF_GOAL_MS = 250;
 
 export function writeReport(input: ReportInput): void {
-  const { root, settings, match, results, verify, stage, rss, subrequests, limiterCalls, breakerCalls, ejections, coalescing } = input;
+  const { root, settings, match, diff, results, verify, stage, rss, subrequests, limiterCalls, breakerCalls, ejections, coalescing } =
+    input;
   const med = (r: CaseResult | undefined, pick: (run: CaseRun) => number) => (r ? median(r.runs.map(pick)) : Number.NaN);
   const spread = (r: CaseResult, pick: (run: CaseRun) => number) => {
     const values = r.runs.map(pick);
@@ -138,6 +144,8 @@ export function writeReport(input: ReportInput): void {
     return found ? median(pick(found)) : Number.NaN;
   };
   const hotRatio = matchAt(10_000, (m) => m.hotNsPerLookup) / matchAt(10, (m) => m.hotNsPerLookup);
+  const largestDiff = diff.find((d) => d.routes === 20_000);
+  const diffMs = largestDiff ? median(largestDiff.msPerDiff) : Number.NaN;
   const stageAddedUs = median(stage.jwtUs) - median(stage.plainUs);
   const es256 = verify.find((v) => v.name.startsWith("ES256, full"));
   const es256Us = es256 ? median(es256.usPerOp) : Number.NaN;
@@ -225,6 +233,7 @@ export function writeReport(input: ReportInput): void {
     `| subrequests per request, full chain, steady state | == 1 | ${fixed(chainSubrequests, 3)} origin requests per request (1,000 requests against nginx's counter; the JWKS fetch included) | ${verdict(chainSubrequests === 1)} |`,
     `| gateway throughput vs bare passthrough, routed GET (1 route) | >= 0.85x | ${ratio(rps(eg1) / rps(floor))} (the lower bound for a conforming Worker: ${ratio(rps(required) / rps(floor))}) | ${verdict(rps(eg1) / rps(floor) >= 0.85)} |`,
     `| route match cost, 10,000 vs 10 routes, same hot routes | <= 1.5x | ${ratio(hotRatio)} | ${verdict(hotRatio <= 1.5)} |`,
+    `| config diff of two 20,000-route configs (the validate endpoint, in the Worker's CPU budget) | well under a second (<= ${DIFF_GOAL_MS} ms) | ${fixed(diffMs, 1)} ms | ${verdict(diffMs <= DIFF_GOAL_MS)} |`,
     `| JWT, cached token: CPU the authenticate stage adds, over the routed GET's CPU per request | < 5% | ${pct(stageAddedUs / cpu(eg1000))} (${fixed(stageAddedUs, 1)} of ${fixed(cpu(eg1000))} us) | ${verdict(stageAddedUs / cpu(eg1000) < 0.05)} |`,
     `| full ES256 verification with a cached key | < 100 us | ${fixed(es256Us, 1)} us | ${verdict(es256Us < 100)} |`,
     `| local-first rate limit throughput vs the plain routed GET (1,000 routes) | >= 0.9x | ${ratio(localFirstRatio)} | ${verdict(localFirstRatio >= 0.9)} |`,
@@ -327,6 +336,19 @@ export function writeReport(input: ReportInput): void {
     ...match.map(
       (m) =>
         `| ${m.routes.toLocaleString("en")} | ${m.compileMs.toFixed(0)} | ${m.heapMiB.toFixed(1)} | ${median(m.hotNsPerLookup).toFixed(0)} (${m.hotNsPerLookup.map((x) => x.toFixed(0)).join(", ")}) | ${median(m.spreadNsPerLookup).toFixed(0)} (${m.spreadNsPerLookup.map((x) => x.toFixed(0)).join(", ")}) |`,
+    ),
+    "",
+    "## Config diff",
+    "",
+    "`diffConfigs` (src/config/diff.ts), which `POST /__gateway/admin/config/validate` runs inside the Worker and the CLI runs before a publish, on Node's V8: two parsed configs of the benchmark's routes, the second a realistic next version (one route in 100 edited, one in 100 removed, one in 100 added through the table, one in 1,000 moved to the end, a cluster added; scripts/bench/diff.ts). Equal growth per route from 1,000 to 20,000 means linear cost. `npm run bench:diff` runs this alone.",
+    "",
+    "| routes | changes found | ms per diff (median, runs) |",
+    "| ---: | --- | --- |",
+    ...diff.map(
+      (d) =>
+        `| ${d.routes.toLocaleString("en")} | ${Object.entries(d.changes)
+          .map(([kind, count]) => `${count} ${kind}`)
+          .join(", ")} | ${median(d.msPerDiff).toFixed(1)} (${d.msPerDiff.map((x) => x.toFixed(1)).join(", ")}) |`,
     ),
     "",
     "## Authentication",

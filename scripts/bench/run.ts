@@ -16,6 +16,7 @@ import { publishConfig } from "../../src/config/store.ts";
 import { freePorts } from "../lib/free-port.ts";
 import { startLocalUpstash } from "../lib/local-upstash.ts";
 import { type CoalesceRun, measureCoalescing } from "./coalesce.ts";
+import { measureDiff } from "./diff.ts";
 import { AUDIENCE, benchIdentityProvider, ISSUER, pacedLua, TOKEN_POOL, tokenPoolLua } from "./identity.ts";
 import { measureMatch } from "./match.ts";
 import { measureStage, measureVerify } from "./micro.ts";
@@ -172,6 +173,8 @@ async function main(): Promise<void> {
   const only = process.env.BENCH_ONLY ? new RegExp(process.env.BENCH_ONLY) : undefined;
   console.log("route match cost...");
   const match = only ? [] : QUICK ? measureMatch([10, 10_000], 200_000, 2) : measureMatch([10, 1_000, 10_000], 1_000_000, 3);
+  console.log("config diff cost...");
+  const diff = only ? [] : measureDiff([1_000, 8_000, 20_000], QUICK ? 2 : 5);
 
   console.log("building the gateway and micro-benchmark bundles...");
   execFileSync("wrangler", ["deploy", "--dry-run", "--outdir", resolve(WORK, "gateway")], { cwd: ROOT, stdio: "ignore" });
@@ -612,6 +615,7 @@ async function main(): Promise<void> {
     work: WORK,
     settings,
     match,
+    diff,
     results,
     verify,
     stage,
