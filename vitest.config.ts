@@ -35,6 +35,8 @@ export default defineConfig({
         test: {
           name: "workers",
           globalSetup: ["./test/global-setup.ts"],
+          // The gateway's log goes to memory: tests read it there, and a green run prints none of it.
+          setupFiles: ["./test/log-capture.setup.ts"],
           include: ["src/**/*.test.ts", "test/integration/**/*.test.ts"],
           testTimeout: 30_000,
         },

@@ -5,6 +5,7 @@
 import { Hono } from "hono";
 import type { AppEnv } from "./env.ts";
 import { GatewayError, problemResponse } from "./errors.ts";
+import { errorFields, log } from "./lib/log.ts";
 import { adminAuth, clusterStatus, metrics } from "./routes/admin.ts";
 import {
   editEntry,
@@ -62,14 +63,12 @@ app.onError((error, c) => {
   const id = c.get("requestId") ?? crypto.randomUUID();
   if (error instanceof GatewayError) return problemResponse(error.code, id, error.detail, error.headers, error.extensions);
   // Anything else is a gateway bug: log it for the operator, tell the client nothing about it.
-  console.error(
-    JSON.stringify({
-      level: "error",
-      event: "gateway.unhandled",
-      requestId: id,
-      error: error instanceof Error ? { name: error.name, message: error.message, stack: error.stack } : String(error),
-    }),
-  );
+  log({
+    level: "error",
+    event: "gateway.unhandled",
+    requestId: id,
+    error: errorFields(error),
+  });
   return problemResponse("internal-error", id);
 });
 

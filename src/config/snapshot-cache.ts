@@ -4,6 +4,7 @@
  * replaces the old one in a single assignment. A request keeps the snapshot it started with.
  */
 
+import { errorFields, type LogLine, log } from "../lib/log.ts";
 import { compileConfig, type Snapshot } from "./compile.ts";
 import type { ConfigValidationOptions } from "./schema.ts";
 import { type ConfigKv, readCurrentConfig } from "./store.ts";
@@ -26,11 +27,11 @@ export class SnapshotCache {
   #refreshStartedAt: number | undefined;
   #refreshing: Promise<void> | undefined;
   readonly #now: () => number;
-  readonly #log: (event: Record<string, unknown>) => void;
+  readonly #log: (line: LogLine) => void;
 
-  constructor(now: () => number = Date.now, log: (event: Record<string, unknown>) => void = (e) => console.log(JSON.stringify(e))) {
+  constructor(now: () => number = Date.now, logTo: (line: LogLine) => void = log) {
     this.#now = now;
-    this.#log = log;
+    this.#log = logTo;
   }
 
   /** The snapshot requests use, plus what the last check of KV found. */
@@ -90,7 +91,16 @@ export class SnapshotCache {
           this.#log({ level: "error", event: "config.invalid", version: read.version, issues: read.issues.slice(0, 20) });
           break;
         case "loaded": {
-          const snapshot = compileConfig(read.config, read.version, this.#now);
+          let snapshot: Snapshot;
+          try {
+            snapshot = compileConfig(read.config, read.version, this.#now);
+          } catch (error) {
+            // The document passed validation, so a throw here is a gateway bug, not a KV outage:
+            // said as such, with its message, while the last good snapshot keeps serving.
+            this.#state = this.#snapshot ? "loaded" : "invalid";
+            this.#log({ level: "error", event: "config.compile_failed", version: read.version, error: errorFields(error) });
+            break;
+          }
           this.#snapshot = snapshot;
           this.#state = "loaded";
           this.#log({ level: "info", event: "config.loaded", version: read.version, routes: snapshot.routeCount });

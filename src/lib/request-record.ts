@@ -57,7 +57,7 @@ export function traceIdOf(traceparent: string): string {
 /** The access log line: one JSON object per request. */
 export function accessLogLine(record: RequestRecord, facts: { status: number; requestId: string; traceparent: string; now: number }) {
   return {
-    level: facts.status >= 500 ? "error" : "info",
+    level: facts.status >= 500 ? ("error" as const) : ("info" as const),
     event: "access",
     time: new Date(record.startedAt).toISOString(),
     requestId: facts.requestId,

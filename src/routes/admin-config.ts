@@ -19,6 +19,7 @@ import { type AppEnv, gatewaySettings } from "../env.ts";
 import { GatewayError } from "../errors.ts";
 import { readUpTo } from "../lib/bounded-read.ts";
 import { type JsonDocumentProblem, parseJsonDocument } from "../lib/json-document.ts";
+import { log } from "../lib/log.ts";
 
 type AdminContext = Context<AppEnv>;
 
@@ -103,9 +104,7 @@ function expectation(c: AdminContext): Expectation {
 function stored<T>(work: Promise<T>): Promise<T> {
   return work.catch((error: unknown) => {
     if (error instanceof GatewayError) throw error;
-    console.error(
-      JSON.stringify({ level: "error", event: "admin.store_failed", error: error instanceof Error ? error.message : String(error) }),
-    );
+    log({ level: "error", event: "admin.store_failed", error: error instanceof Error ? error.message : String(error) });
     throw new GatewayError(
       "config-unavailable",
       "The config store did not answer. Read the config again before retrying a change: it may or may not have been applied.",

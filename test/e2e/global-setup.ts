@@ -4,7 +4,7 @@
  * an admin token and the production validation rules (no private upstreams).
  */
 import { execFileSync } from "node:child_process";
-import { mkdirSync, rmSync } from "node:fs";
+import { appendFileSync, mkdirSync, rmSync } from "node:fs";
 import { resolve } from "node:path";
 import { convertV4MiniflareOptions, Miniflare } from "miniflare";
 import type { TestProject } from "vitest/node";
@@ -20,8 +20,13 @@ export default async function setup(project: TestProject) {
   execFileSync("wrangler", ["deploy", "--dry-run", "--outdir", resolve(WORK, "gateway")], { cwd: ROOT, stdio: "ignore" });
   const port = await freePort();
   const token = `e2e-${crypto.randomUUID()}`;
+  // workerd's output (the gateway's log, the runtime's own lines) goes to a file, not the terminal:
+  // a green run prints only the summary, and a red one leaves the evidence in .e2e/gateway.log.
+  const logFile = resolve(WORK, "gateway.log");
   const mf = new Miniflare(
     convertV4MiniflareOptions({
+      handleStructuredLogs: ({ timestamp, level, message }) =>
+        appendFileSync(logFile, `${new Date(timestamp).toISOString()} ${level} ${message}\n`),
       workers: [
         gatewayWorkerOptions(resolve(WORK, "gateway"), port, {
           ADMIN_TOKEN: token,

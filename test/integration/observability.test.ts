@@ -2,8 +2,9 @@
  * What operators see: the access log line per request (sampled, errors always), the per-request
  * data point in the local fallback of Analytics Engine, response counters, and Server-Timing.
  */
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import { ADMIN_TOKEN } from "../admin-support.ts";
+import { linesDuring } from "../log-capture.ts";
 import { applyConfig, closedOrigin, gateway, simpleConfig } from "../support.ts";
 
 interface Metrics {
@@ -15,26 +16,10 @@ async function metrics(): Promise<Metrics> {
   return (await (await gateway("/__gateway/admin/metrics", { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json()) as Metrics;
 }
 
-/** The access log lines written while `work` runs. */
-async function accessLines(work: () => Promise<unknown>): Promise<Array<Record<string, unknown>>> {
-  const spy = vi.spyOn(console, "log");
-  try {
-    await work();
-    return spy.mock.calls
-      .map((args) => {
-        try {
-          return JSON.parse(String(args[0])) as Record<string, unknown>;
-        } catch {
-          return null;
-        }
-      })
-      .filter((line): line is Record<string, unknown> => line?.event === "access");
-  } finally {
-    spy.mockRestore();
-  }
+/** The access log lines written while `work` runs, as the captured log has them. */
+function accessLines(work: () => Promise<unknown>): Promise<Array<Record<string, unknown>>> {
+  return linesDuring("access", work);
 }
-
-afterEach(() => vi.restoreAllMocks());
 
 describe("observability", () => {
   it("logs one structured line per sampled request with the route, target, durations, trace id and decisions", async () => {

@@ -1,4 +1,5 @@
 import { beforeAll, describe, expect, it } from "vitest";
+import { loggedLines } from "../log-capture.ts";
 import { burst, counterSum, countStatus, gatewayCounters, limitedConfig, warmDurableObjects } from "../rate-limit-support.ts";
 import { applyConfig, gateway, originHits } from "../support.ts";
 
@@ -42,6 +43,10 @@ describe("rate-limit keys and enforcement", () => {
     const counters = await gatewayCounters();
     expect(counterSum(counters, `rate_limit_decisions_total{route="${route}",policy="trial",outcome="shadow_denied"}`)).toBe(7);
     expect(counterSum(counters, `rate_limit_decisions_total{route="${route}",policy="trial",outcome="allowed"}`)).toBe(3);
+    // One line for the burst: the log is throttled per policy.
+    const logged = loggedLines().filter((line) => line.event === "rate_limit.shadow_denied" && line.route === route);
+    expect(logged).toHaveLength(1);
+    expect(logged[0]).toMatchObject({ level: "warn", policy: "trial", suppressedSinceLast: 0 });
   });
 
   it("keeps identity-keyed counters per caller", async () => {

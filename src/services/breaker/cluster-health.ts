@@ -12,6 +12,7 @@ import type { BreakerReport, ClusterBreaker } from "../../durable-objects/cluste
 import { GatewayError } from "../../errors.ts";
 import { LATENCY_BUCKETS, latencyBucket, sparseOf } from "../../lib/breaker/latency.ts";
 import { type BreakerView, ClusterBreakerState, type OutcomeReport, type ProbeResult } from "../../lib/breaker/state.ts";
+import { log } from "../../lib/log.ts";
 import { count, metricKey } from "../../lib/metrics.ts";
 import { withTimeout } from "../../lib/timeout.ts";
 
@@ -283,7 +284,7 @@ export class ClusterHealth {
       const view = await withTimeout(stub.report(message), settings.objectTimeoutMs, () => new TimeoutError());
       count(this.#metrics.reportOk);
       if (this.#mode !== "object") {
-        console.warn(JSON.stringify({ level: "warn", event: "breaker.object_reachable", cluster: this.name }));
+        log({ level: "warn", event: "breaker.object_reachable", cluster: this.name });
         this.#mode = "object";
         for (const leases of this.#leases) leases.length = 0;
       }
@@ -292,14 +293,12 @@ export class ClusterHealth {
     } catch (error) {
       count(this.#metrics.reportFailed);
       if (this.#mode === "object") {
-        console.warn(
-          JSON.stringify({
-            level: "warn",
-            event: "breaker.object_unreachable",
-            cluster: this.name,
-            reason: error instanceof TimeoutError ? `no answer within ${settings.objectTimeoutMs} ms` : "call failed",
-          }),
-        );
+        log({
+          level: "warn",
+          event: "breaker.object_unreachable",
+          cluster: this.name,
+          reason: error instanceof TimeoutError ? `no answer within ${settings.objectTimeoutMs} ms` : "call failed",
+        });
       }
       this.#judgeLocally("degraded", report.wants, settings, Date.now());
     }
@@ -308,7 +307,7 @@ export class ClusterHealth {
   /** Routing on the isolate's own judgement, starting from the object's last view. */
   #judgeLocally(mode: "degraded" | "local", wants: string[], settings: CompiledBreaker, now: number): void {
     if (this.#mode !== mode) {
-      if (mode === "local") console.warn(JSON.stringify({ level: "warn", event: "breaker.unbound", cluster: this.name }));
+      if (mode === "local") log({ level: "warn", event: "breaker.unbound", cluster: this.name });
       if (this.#view !== null) this.#local.adopt(this.#view, now);
       for (const leases of this.#leases) leases.length = 0;
       this.#mode = mode;

@@ -11,6 +11,7 @@
  * request that awaited it).
  */
 import { importJWK } from "jose";
+import { type LogLine, log as writeLog } from "../../lib/log.ts";
 import { withTimeout } from "../../lib/timeout.ts";
 import { keyFitsAlgorithm, type PublicJwk, parseJwks } from "./document.ts";
 
@@ -43,7 +44,7 @@ export type KeyLookup =
   | { kind: "unavailable" };
 
 type WaitUntil = (promise: Promise<unknown>) => void;
-type Log = (event: Record<string, unknown>) => void;
+type Log = (line: LogLine) => void;
 
 /** Extra time a waiter gives a shared fetch beyond its own timeout before giving up on it. */
 const WAITER_GRACE_MS = 250;
@@ -63,7 +64,7 @@ export class RemoteKeySet {
   readonly #now: () => number;
   readonly #log: Log;
 
-  constructor(uri: string, source: JwksSource, now: () => number = Date.now, log: Log = (e) => console.log(JSON.stringify(e))) {
+  constructor(uri: string, source: JwksSource, now: () => number = Date.now, log: Log = writeLog) {
     this.uri = uri;
     this.#source = source;
     this.#now = now;

@@ -7,6 +7,7 @@
 import { createMiddleware } from "hono/factory";
 import { responseCounterKeys } from "../../config/compile.ts";
 import type { AppEnv } from "../../env.ts";
+import { log } from "../../lib/log.ts";
 import { count } from "../../lib/metrics.ts";
 import { accessLogLine, dataPoint, newRequestRecord, sampled, serverTiming } from "../../lib/request-record.ts";
 import { metricsSink } from "../../services/metrics/sink.ts";
@@ -36,6 +37,7 @@ export const observe = createMiddleware<AppEnv>(async function observe(c, next) 
     }
   }
   if (sampled(status, record, settings.accessLog, Math.random())) {
-    console.log(JSON.stringify(accessLogLine(record, { status, requestId: c.get("requestId"), traceparent: c.get("traceparent"), now })));
+    // Built only here, once the sample says it will be written: an unsampled request allocates nothing for its log.
+    log(accessLogLine(record, { status, requestId: c.get("requestId"), traceparent: c.get("traceparent"), now }));
   }
 });

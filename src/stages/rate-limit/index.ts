@@ -9,6 +9,7 @@ import { createMiddleware } from "hono/factory";
 import type { CompiledRateLimit } from "../../config/compile.ts";
 import type { AppEnv } from "../../env.ts";
 import { GatewayError } from "../../errors.ts";
+import { log } from "../../lib/log.ts";
 import { count } from "../../lib/metrics.ts";
 import type { Decision } from "../../lib/rate-limit/decision.ts";
 import { rateLimitItem, retryAfterSeconds } from "../../lib/rate-limit/fields.ts";
@@ -20,13 +21,13 @@ const LOG_INTERVAL_MS = 10_000;
 const lastLogged = new Map<string, { at: number; suppressed: number }>();
 
 /** `event` is built only when a line is written: a refusal flood allocates nothing for its logs. */
-function logThrottled(metric: string, now: number, event: () => Record<string, unknown>): void {
+function logThrottled(metric: string, now: number, event: () => { event: string; [field: string]: unknown }): void {
   const entry = lastLogged.get(metric);
   if (entry !== undefined && now - entry.at < LOG_INTERVAL_MS) {
     entry.suppressed++;
     return;
   }
-  console.warn(JSON.stringify({ level: "warn", ...event(), suppressedSinceLast: entry?.suppressed ?? 0 }));
+  log({ level: "warn", ...event(), suppressedSinceLast: entry?.suppressed ?? 0 });
   lastLogged.set(metric, { at: now, suppressed: 0 });
 }
 
@@ -57,7 +58,6 @@ export const rateLimit = createMiddleware<AppEnv>(async function rateLimit(c, ne
     const pending = decide(policy, rateLimitKey(policy.keyParts, headers, identity), c);
     const decision = pending instanceof Promise ? await pending : pending;
     const now = Date.now();
-    const about = () => ({ route: route.id, policy: policy.id, requestId: c.get("requestId") });
     if (decision.kind === "allowed") {
       count(policy.metrics.allowed);
       if (!policy.shadow) items.push(rateLimitItem(policy.id, decision.remaining, decision.resetAt, now));
@@ -65,7 +65,12 @@ export const rateLimit = createMiddleware<AppEnv>(async function rateLimit(c, ne
       if (policy.shadow) {
         record.rateLimit = "shadow-denied";
         count(policy.metrics.shadowDenied);
-        logThrottled(policy.metrics.shadowDenied, now, () => ({ event: "rate_limit.shadow_denied", ...about() }));
+        logThrottled(policy.metrics.shadowDenied, now, () => ({
+          event: "rate_limit.shadow_denied",
+          route: route.id,
+          policy: policy.id,
+          requestId: c.get("requestId"),
+        }));
         continue;
       }
       count(policy.metrics.denied);
@@ -80,7 +85,9 @@ export const rateLimit = createMiddleware<AppEnv>(async function rateLimit(c, ne
       record.rateLimit = closed ? "fail-closed" : "fail-open";
       logThrottled(metric, now, () => ({
         event: closed ? "rate_limit.fail_closed" : "rate_limit.fail_open",
-        ...about(),
+        route: route.id,
+        policy: policy.id,
+        requestId: c.get("requestId"),
         failure: decision.failure,
         detail: decision.detail?.slice(0, 300),
       }));
