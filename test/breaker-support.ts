@@ -95,6 +95,8 @@ export interface ClusterStatusBody {
     viewAgeMs: number | null;
     inFlight: number;
     targets: Record<string, { state: string; inFlight: number }>;
+    /** Targets a publish removed that still carry requests of the older version. */
+    retiring?: Record<string, { state: string; inFlight: number }>;
   } | null;
 }
 

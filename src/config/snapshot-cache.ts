@@ -5,6 +5,7 @@
  */
 
 import { errorFields, type LogLine, log } from "../lib/log.ts";
+import { installClusterHealth } from "../services/breaker/cluster-health.ts";
 import { compileConfig, type Snapshot } from "./compile.ts";
 import type { ConfigValidationOptions } from "./schema.ts";
 import { type ConfigKv, readCurrentConfig } from "./store.ts";
@@ -101,6 +102,9 @@ export class SnapshotCache {
             this.#log({ level: "error", event: "config.compile_failed", version: read.version, error: errorFields(error) });
             break;
           }
+          // The isolate's runtime state is handed over by key once, here, before the version's
+          // first request; requests still on the old snapshot keep addressing their own targets.
+          installClusterHealth(snapshot.clusters.values());
           this.#snapshot = snapshot;
           this.#state = "loaded";
           this.#log({ level: "info", event: "config.loaded", version: read.version, routes: snapshot.routeCount });

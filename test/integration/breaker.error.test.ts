@@ -228,3 +228,65 @@ describe("cluster admin endpoint", () => {
     expect(status.targets).toEqual([{ url: only.url }]);
   });
 });
+
+describe("config publishes with requests in flight", () => {
+  /** Starts `n` requests to the cluster's route and resolves once all of them reached a backend. */
+  async function inFlight(name: string, backends: Backend[], n: number): Promise<Promise<number>[]> {
+    const hits = async () => (await Promise.all(backends.map(backendHits))).reduce((sum, h) => sum + h, 0);
+    const before = await hits();
+    const requests = Array.from({ length: n }, async () => {
+      const response = await gateway(`/${name}/item`);
+      await response.body?.cancel();
+      return response.status;
+    });
+    await until(
+      async () => (await hits()) >= before + n,
+      () => sleep(10),
+      5_000,
+    );
+    return requests;
+  }
+
+  /** Every target the isolate knows is closed with nothing in flight, and no removed one lingers. */
+  async function expectSettled(name: string, backends: Backend[]): Promise<void> {
+    const isolate = (await clusterStatus(name)).isolate;
+    expect(Object.keys(isolate?.targets ?? {})).toEqual(backends.map((b) => b.url));
+    for (const target of Object.values(isolate?.targets ?? {})) expect(target).toMatchObject({ state: "closed", inFlight: 0 });
+    expect(isolate?.inFlight).toBe(0);
+    expect(isolate?.retiring).toBeUndefined();
+  }
+
+  it("a publish that removes targets answers the requests still on them, and every remaining target takes its share", async () => {
+    const [a, b, c] = (await startBackends(3)) as [Backend, Backend, Backend];
+    const name = freshClusterName();
+    const caps = { maxInFlightPerTarget: 3 };
+    await applyConfig(breakerConfig(name, [a, b, c], QUICK_BREAKER, caps));
+    for (const backend of [a, b, c]) await setBackend(backend, "slow", 1_500);
+    const before = await inFlight(name, [a, b, c], 6);
+
+    // Requests of the new version join those of the old one on the targets both list.
+    await applyConfig(breakerConfig(name, [b, c], QUICK_BREAKER, caps));
+    const after = await inFlight(name, [a, b, c], 2);
+    expect(await Promise.all([...before, ...after])).toEqual(Array(8).fill(200));
+    await expectSettled(name, [b, c]);
+    // Both targets take their full cap at once: nothing is left counted against them.
+    for (const backend of [b, c]) await setBackend(backend, "slow", 300);
+    expect(await traffic(name, 6, 6)).toEqual(Array(6).fill(200));
+  });
+
+  it("a publish that reorders targets ends each request on its own target, so none stays at its cap", async () => {
+    const [a, b] = (await startBackends(2)) as [Backend, Backend];
+    const name = freshClusterName();
+    const caps = { maxInFlightPerTarget: 1 };
+    await applyConfig(breakerConfig(name, [a, b], QUICK_BREAKER, caps));
+    for (const backend of [a, b]) await setBackend(backend, "slow", 1_500);
+    const before = await inFlight(name, [a, b], 1);
+
+    await applyConfig(breakerConfig(name, [b, a], QUICK_BREAKER, caps));
+    const after = await inFlight(name, [a, b], 1);
+    expect(await Promise.all([...before, ...after])).toEqual([200, 200]);
+    await expectSettled(name, [b, a]);
+    for (const backend of [a, b]) await setBackend(backend, "slow", 300);
+    expect(await traffic(name, 2, 2)).toEqual([200, 200]);
+  });
+});

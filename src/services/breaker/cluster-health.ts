@@ -45,27 +45,77 @@ export type HealthMode = "object" | "degraded" | "local";
 
 class TimeoutError extends Error {}
 
-export class ClusterHealth {
-  readonly name: string;
-  #cluster: CompiledCluster;
-  #settings: CompiledBreaker | null;
-  #keys: readonly string[] = [];
+/**
+ * One target's health in this isolate, found by its key (the target URL). Every config version
+ * that lists the key shares this one object, so a request that began on a target ends on it, and
+ * counts it for the right target, whatever was published in between.
+ */
+class TargetHealth {
+  readonly key: string;
+  state = CLOSED;
+  retryAt = 0;
+  /** Probe leases held, while half-open. */
+  leases: string[] = [];
+  /** Asks the object for a probe lease: open past its time, or half-open without one. */
+  wants = false;
+  inFlight = 0;
+  /** Listed by the installed config version; false once a publish removed it. */
+  member = true;
 
-  // Per target, by index in the cluster's target list.
-  #state = new Uint8Array(0);
-  #retryAt = new Float64Array(0);
-  #leases: string[][] = [];
-  #wants = new Uint8Array(0);
-  #inFlight = new Int32Array(0);
-  /** Targets that can take a request now: closed, or half-open with a lease in hand. */
+  // Outcomes not yet reported.
+  requests = 0;
+  failures = 0;
+  readonly latency = new Float64Array(LATENCY_BUCKETS);
+  probes: ProbeResult[] = [];
+
+  constructor(key: string) {
+    this.key = key;
+  }
+
+  /** Closed, or half-open with a lease in hand. */
+  usable(): boolean {
+    return this.state === CLOSED || (this.state === HALF_OPEN && this.leases.length > 0);
+  }
+
+  /** Back in rotation with no history: added by a publish, or under a cluster without a breaker. */
+  close(): void {
+    this.state = CLOSED;
+    this.retryAt = 0;
+    this.leases.length = 0;
+    this.wants = false;
+  }
+
+  /** Forgets what has not been reported yet; returns how many outcomes and probe results that was. */
+  dropOutcomes(): [requests: number, probes: number] {
+    const dropped: [number, number] = [this.requests, this.probes.length];
+    this.requests = 0;
+    this.failures = 0;
+    this.latency.fill(0);
+    this.probes = [];
+    return dropped;
+  }
+}
+
+/**
+ * The isolate's health of one cluster, by name: its targets by key, the cluster's in-flight count,
+ * and the reports to the cluster's object. Config versions come to it through `install`, once each;
+ * requests reach it through their version's `ClusterHealth`.
+ */
+export class ClusterTracker {
+  readonly name: string;
+  #settings: CompiledBreaker | null = null;
+
+  /** The installed version's targets, in its order (the order of reports and of the admin view). */
+  #members: TargetHealth[] = [];
+  #keys: readonly string[] = [];
+  #byKey = new Map<string, TargetHealth>();
+  /** Targets a publish removed that still carry requests of an older version; dropped at their last `end`. */
+  readonly #retiring = new Map<string, TargetHealth>();
+  /** Members that can take a request now: closed, or half-open with a lease in hand. */
   #usable = 0;
   #clusterInFlight = 0;
 
-  // Outcomes not yet reported.
-  #requests = new Int32Array(0);
-  #failures = new Int32Array(0);
-  #latency: Float64Array[] = [];
-  #probes: ProbeResult[][] = [];
+  // Outcomes not yet reported, over all members.
   #pending = 0;
   #pendingProbes = 0;
 
@@ -79,91 +129,102 @@ export class ClusterHealth {
 
   readonly #metrics: Record<"reportOk" | "reportFailed" | "down" | "overloaded", string>;
 
-  constructor(cluster: CompiledCluster) {
-    this.name = cluster.name;
-    this.#cluster = cluster;
-    this.#settings = cluster.breaker;
+  constructor(name: string) {
+    this.name = name;
     this.#metrics = {
-      reportOk: metricKey("breaker_reports_total", { cluster: cluster.name, outcome: "ok" }),
-      reportFailed: metricKey("breaker_reports_total", { cluster: cluster.name, outcome: "failed" }),
-      down: metricKey("breaker_refusals_total", { cluster: cluster.name, reason: "down" }),
-      overloaded: metricKey("breaker_refusals_total", { cluster: cluster.name, reason: "overloaded" }),
+      reportOk: metricKey("breaker_reports_total", { cluster: name, outcome: "ok" }),
+      reportFailed: metricKey("breaker_reports_total", { cluster: name, outcome: "failed" }),
+      down: metricKey("breaker_refusals_total", { cluster: name, reason: "down" }),
+      overloaded: metricKey("breaker_refusals_total", { cluster: name, reason: "overloaded" }),
     };
-    this.#resize(cluster);
   }
 
-  /** Follows a config publish: targets are matched by key, so their states and leases carry over. */
-  configure(cluster: CompiledCluster): void {
-    if (cluster === this.#cluster) return;
-    this.#cluster = cluster;
-    this.#settings = cluster.breaker;
-    this.#resize(cluster);
-  }
-
-  #resize(cluster: CompiledCluster): void {
-    const keys = cluster.targets.map((target) => target.key);
-    const previous = new Map(this.#keys.map((key, i) => [key, i]));
-    const n = keys.length;
-    const state = new Uint8Array(n);
-    const retryAt = new Float64Array(n);
-    const leases: string[][] = [];
-    const inFlight = new Int32Array(n);
+  /**
+   * Hands the cluster's state over to a config version, matching targets by key: one that stays
+   * keeps its state, leases, in-flight count and unreported outcomes; one that is added starts
+   * closed; one that is removed is forgotten (with its unreported outcomes: the object keeps only
+   * members) once its last request of an older version has ended. Returns the version's targets,
+   * in its order.
+   */
+  install(cluster: CompiledCluster): readonly TargetHealth[] {
     // Without a breaker every target is closed: a publish that removes it must not leave ejections behind.
-    const keep = cluster.breaker !== null;
-    for (let i = 0; i < n; i++) {
-      const before = keep ? previous.get(keys[i] as string) : undefined;
-      leases.push(before === undefined ? [] : (this.#leases[before] as string[]));
-      if (before === undefined) continue;
-      state[i] = this.#state[before] as number;
-      retryAt[i] = this.#retryAt[before] as number;
-      inFlight[i] = this.#inFlight[before] as number;
+    const keepStates = cluster.breaker !== null;
+    const previous = this.#byKey;
+    const byKey = new Map<string, TargetHealth>();
+    const targets = cluster.targets.map((target) => {
+      let health = byKey.get(target.key) ?? previous.get(target.key);
+      if (health === undefined) {
+        // Removed earlier and listed again while older requests are still on it: one object per
+        // key, so its in-flight count stays whole; its state starts afresh, as the object's does.
+        health = this.#retiring.get(target.key);
+        if (health === undefined) health = new TargetHealth(target.key);
+        else {
+          this.#retiring.delete(target.key);
+          health.member = true;
+          health.close();
+        }
+      } else if (!keepStates) {
+        health.close();
+      }
+      byKey.set(target.key, health);
+      return health;
+    });
+    for (const [key, health] of previous) {
+      if (byKey.has(key)) continue;
+      health.member = false;
+      health.close();
+      const [requests, probes] = health.dropOutcomes();
+      this.#pending -= requests;
+      this.#pendingProbes -= probes;
+      if (health.inFlight > 0) this.#retiring.set(key, health);
     }
-    this.#keys = keys;
-    this.#state = state;
-    this.#retryAt = retryAt;
-    this.#leases = leases;
-    this.#inFlight = inFlight;
-    this.#wants = new Uint8Array(n);
-    // Unreported outcomes of the old target list are dropped: at most one interval's worth.
-    this.#requests = new Int32Array(n);
-    this.#failures = new Int32Array(n);
-    this.#latency = keys.map(() => new Float64Array(LATENCY_BUCKETS));
-    this.#probes = keys.map(() => []);
-    this.#pending = 0;
-    this.#pendingProbes = 0;
-    this.#local.setTargets(keys, Date.now());
+    this.#byKey = byKey;
+    this.#members = [...byKey.values()];
+    this.#keys = [...byKey.keys()];
+    this.#settings = cluster.breaker;
+    this.#local.setTargets(this.#keys, Date.now());
     this.#countUsable();
+    return targets;
   }
 
   #countUsable(): void {
     let usable = 0;
-    for (let i = 0; i < this.#state.length; i++) {
-      const state = this.#state[i];
-      if (state === CLOSED || (state === HALF_OPEN && (this.#leases[i] as string[]).length > 0)) usable++;
-    }
+    for (const target of this.#members) if (target.usable()) usable++;
     this.#usable = usable;
   }
 
   /** Null when some target can take the request; otherwise why not, asking for probe leases on the way. */
-  check(now: number): Unavailable | null {
-    if (this.#usable > 0) {
-      if (this.#cluster.maxInFlight !== null && this.#clusterInFlight >= this.#cluster.maxInFlight) {
-        count(this.#metrics.overloaded);
-        return { reason: "overloaded", retryAfterSec: 1 };
-      }
-      return null;
-    }
+  check(maxInFlight: number | null, now: number): Unavailable | null {
+    if (this.#usable === 0) return this.#down(now);
+    if (maxInFlight === null || this.#clusterInFlight < maxInFlight) return null;
+    count(this.#metrics.overloaded);
+    return { reason: "overloaded", retryAfterSec: 1 };
+  }
+
+  // Refusals and rare cases are kept out of the methods every request runs, so those stay small
+  // enough for the compiler to inline into the stages.
+  #down(now: number): Unavailable {
     count(this.#metrics.down);
     let soonest = Number.POSITIVE_INFINITY;
-    for (let i = 0; i < this.#state.length; i++) {
-      if (this.#state[i] === OPEN && (this.#retryAt[i] as number) > now) soonest = Math.min(soonest, this.#retryAt[i] as number);
-      else this.#wants[i] = 1;
+    for (const target of this.#members) {
+      if (target.state === OPEN && target.retryAt > now) soonest = Math.min(soonest, target.retryAt);
+      else target.wants = true;
     }
     const wait = soonest === Number.POSITIVE_INFINITY ? 1 : Math.ceil((soonest - now) / 1000);
     return { reason: "down", retryAfterSec: Math.max(1, wait) };
   }
 
-  /** A request to this cluster is on its way upstream (counted against maxInFlight until `leave`). */
+  /** Why nothing among `targets` was routable for an attempt: full targets are overload, the rest is an outage. */
+  refusal(targets: readonly TargetHealth[], maxInFlight: number | null, now: number): Unavailable {
+    for (const target of targets) {
+      if (target.usable()) {
+        count(this.#metrics.overloaded);
+        return { reason: "overloaded", retryAfterSec: 1 };
+      }
+    }
+    return this.check(maxInFlight, now) ?? { reason: "down", retryAfterSec: 1 };
+  }
+
   enter(): void {
     this.#clusterInFlight++;
   }
@@ -172,57 +233,47 @@ export class ClusterHealth {
     this.#clusterInFlight--;
   }
 
-  /** Whether target `i` may take an attempt now. Open targets past their time ask for a probe lease. */
-  routable(i: number, now: number): boolean {
-    const cap = this.#cluster.maxInFlightPerTarget;
-    switch (this.#state[i]) {
-      case CLOSED:
-        return cap === null || (this.#inFlight[i] as number) < cap;
-      case HALF_OPEN:
-        if ((this.#leases[i] as string[]).length > 0) return cap === null || (this.#inFlight[i] as number) < cap;
-        this.#wants[i] = 1;
-        return false;
-      default:
-        if ((this.#retryAt[i] as number) <= now) this.#wants[i] = 1;
-        return false;
-    }
+  begin(target: TargetHealth): string | null {
+    target.inFlight++;
+    if (!target.member) this.#retiredBegin(target);
+    return target.state === HALF_OPEN ? this.#spendLease(target) : null;
   }
 
-  /** Why nothing was routable for an attempt: full targets are overload, the rest is an outage. */
-  refusal(now: number): Unavailable {
-    for (let i = 0; i < this.#state.length; i++) {
-      const state = this.#state[i];
-      if (state === CLOSED || (state === HALF_OPEN && (this.#leases[i] as string[]).length > 0)) {
-        count(this.#metrics.overloaded);
-        return { reason: "overloaded", retryAfterSec: 1 };
-      }
-    }
-    return this.check(now) ?? { reason: "down", retryAfterSec: 1 };
-  }
-
-  /** An attempt on target `i` starts; returns the probe lease it spends, if the target is half-open. */
-  begin(i: number): string | null {
-    this.#inFlight[i] = (this.#inFlight[i] as number) + 1;
-    if (this.#state[i] !== HALF_OPEN) return null;
-    const lease = (this.#leases[i] as string[]).pop() ?? null;
-    if ((this.#leases[i] as string[]).length === 0) this.#countUsable();
+  #spendLease(target: TargetHealth): string | null {
+    const lease = target.leases.pop() ?? null;
+    if (target.leases.length === 0) this.#countUsable();
     return lease;
   }
 
-  /** An attempt on target `i` ended. Pass null for an attempt whose client went away: it says nothing about the target. */
-  end(i: number, lease: string | null, outcome: AttemptOutcome | null, latencyMs: number): void {
-    this.#inFlight[i] = Math.max(0, (this.#inFlight[i] as number) - 1);
+  /** A removed target an older version still routes to: tracked until its last request ends. */
+  #retiredBegin(target: TargetHealth): void {
+    if (target.inFlight === 1 && !this.#byKey.has(target.key)) this.#retiring.set(target.key, target);
+  }
+
+  end(target: TargetHealth, lease: string | null, outcome: AttemptOutcome | null, latencyMs: number): void {
+    if (target.inFlight > 0) target.inFlight--;
+    if (!target.member) {
+      this.#retiredEnd(target);
+      return;
+    }
     if (outcome === null || this.#settings === null) return;
-    this.#requests[i] = (this.#requests[i] as number) + 1;
-    if (outcome === "failure") this.#failures[i] = (this.#failures[i] as number) + 1;
-    const latency = this.#latency[i] as Float64Array;
+    target.requests++;
+    if (outcome === "failure") target.failures++;
     const bucket = latencyBucket(latencyMs);
-    latency[bucket] = (latency[bucket] as number) + 1;
+    target.latency[bucket] = (target.latency[bucket] as number) + 1;
     this.#pending++;
     if (lease !== null) {
-      (this.#probes[i] as ProbeResult[]).push({ lease, ok: outcome === "success" });
+      target.probes.push({ lease, ok: outcome === "success" });
       this.#pendingProbes++;
     }
+  }
+
+  /**
+   * Not a member any more: the object would not take its outcomes, and with its last request gone
+   * nothing refers to it but the older version's snapshot.
+   */
+  #retiredEnd(target: TargetHealth): void {
+    if (target.inFlight === 0 && this.#retiring.get(target.key) === target) this.#retiring.delete(target.key);
   }
 
   /** Reports and refreshes in the background when due: once an interval while traffic flows, sooner for probes. */
@@ -245,26 +296,26 @@ export class ClusterHealth {
   }
 
   #wantsAny(): boolean {
-    for (let i = 0; i < this.#wants.length; i++) if (this.#wants[i] === 1) return true;
+    for (const target of this.#members) if (target.wants) return true;
     return false;
   }
 
   #takeReport(): OutcomeReport {
     const targets: OutcomeReport["targets"] = {};
     const wants: string[] = [];
-    this.#keys.forEach((key, i) => {
-      const probes = this.#probes[i] as ProbeResult[];
-      if ((this.#requests[i] as number) > 0 || probes.length > 0) {
-        const latency = this.#latency[i] as Float64Array;
-        targets[key] = { requests: this.#requests[i] as number, failures: this.#failures[i] as number, latency: sparseOf(latency), probes };
-        latency.fill(0);
-        this.#probes[i] = [];
+    for (const target of this.#members) {
+      if (target.requests > 0 || target.probes.length > 0) {
+        targets[target.key] = {
+          requests: target.requests,
+          failures: target.failures,
+          latency: sparseOf(target.latency),
+          probes: target.probes,
+        };
+        target.dropOutcomes();
       }
-      if (this.#wants[i] === 1 && (this.#leases[i] as string[]).length === 0) wants.push(key);
-    });
-    this.#requests.fill(0);
-    this.#failures.fill(0);
-    this.#wants.fill(0);
+      if (target.wants && target.leases.length === 0) wants.push(target.key);
+      target.wants = false;
+    }
     this.#pending = 0;
     this.#pendingProbes = 0;
     return { targets, wants };
@@ -286,7 +337,7 @@ export class ClusterHealth {
       if (this.#mode !== "object") {
         log({ level: "warn", event: "breaker.object_reachable", cluster: this.name });
         this.#mode = "object";
-        for (const leases of this.#leases) leases.length = 0;
+        for (const target of this.#members) target.leases.length = 0;
       }
       this.#lastAnswerAt = Date.now();
       this.#apply(view);
@@ -309,7 +360,7 @@ export class ClusterHealth {
     if (this.#mode !== mode) {
       if (mode === "local") log({ level: "warn", event: "breaker.unbound", cluster: this.name });
       if (this.#view !== null) this.#local.adopt(this.#view, now);
-      for (const leases of this.#leases) leases.length = 0;
+      for (const target of this.#members) target.leases.length = 0;
       this.#mode = mode;
     }
     this.#local.evaluate(settings, now, Math.random);
@@ -323,58 +374,167 @@ export class ClusterHealth {
   }
 
   #applyStates(view: BreakerView): void {
-    this.#keys.forEach((key, i) => {
-      const target = view.targets[key];
-      const state = target === undefined ? CLOSED : STATE_CODES[target.state];
-      this.#state[i] = state;
-      this.#retryAt[i] = target?.retryAt ?? 0;
-      if (state !== HALF_OPEN) (this.#leases[i] as string[]).length = 0;
-      const granted = view.grants[key];
-      if (state === HALF_OPEN && granted !== undefined) (this.#leases[i] as string[]).push(...granted);
-    });
+    for (const target of this.#members) {
+      const seen = view.targets[target.key];
+      const state = seen === undefined ? CLOSED : STATE_CODES[seen.state];
+      target.state = state;
+      target.retryAt = seen?.retryAt ?? 0;
+      if (state !== HALF_OPEN) target.leases.length = 0;
+      const granted = view.grants[target.key];
+      if (state === HALF_OPEN && granted !== undefined) target.leases.push(...granted);
+    }
     this.#countUsable();
   }
 
-  /** This isolate's side, for the admin API. */
+  /** This isolate's side, for the admin API: the members, and removed targets still carrying requests. */
   snapshot(now: number) {
+    const describe = (target: TargetHealth) => ({
+      state: STATE_NAMES[target.state as 0 | 1 | 2],
+      retryAt: target.state === OPEN ? new Date(target.retryAt).toISOString() : null,
+      inFlight: target.inFlight,
+      leasesHeld: target.leases.length,
+    });
     return {
       mode: this.#mode,
       viewAgeMs: this.#lastAnswerAt === null ? null : now - this.#lastAnswerAt,
       inFlight: this.#clusterInFlight,
-      targets: Object.fromEntries(
-        this.#keys.map((key, i) => [
-          key,
-          {
-            state: STATE_NAMES[this.#state[i] as number],
-            retryAt: this.#state[i] === OPEN ? new Date(this.#retryAt[i] as number).toISOString() : null,
-            inFlight: this.#inFlight[i],
-            leasesHeld: (this.#leases[i] as string[]).length,
-          },
-        ]),
-      ),
+      targets: Object.fromEntries(this.#members.map((target) => [target.key, describe(target)])),
+      ...(this.#retiring.size > 0 && {
+        retiring: Object.fromEntries([...this.#retiring.values()].map((target) => [target.key, describe(target)])),
+      }),
     };
   }
 }
 
-// Module scope on purpose: upstream health is a fact about the upstreams, not about one request or
-// one config version, so a publish must not forget which targets are ejected. Entries are keyed by
-// cluster name, like the cluster's object.
-const registry = new Map<string, ClusterHealth>();
+/**
+ * One config version's view of its cluster's health, what the breaker and proxy stages use. Its
+ * targets are resolved to their `TargetHealth` once, when the version is installed, so a target
+ * index here is a position in this version's own (immutable) target list and always names the same
+ * target: a request addresses its targets the same way before and after a publish.
+ */
+export class ClusterHealth {
+  readonly name: string;
+  readonly #tracker: ClusterTracker;
+  readonly #cluster: CompiledCluster;
+  /** By position in `cluster.targets`. */
+  readonly #targets: readonly TargetHealth[];
 
-/** The isolate's health tracker for `cluster`; null for a cluster with neither breaker nor in-flight caps. */
-export function clusterHealthFor(cluster: CompiledCluster): ClusterHealth | null {
-  if (cluster.breaker === null && cluster.maxInFlight === null && cluster.maxInFlightPerTarget === null) return null;
-  let health = registry.get(cluster.name);
-  if (health === undefined) {
-    health = new ClusterHealth(cluster);
-    registry.set(cluster.name, health);
-  } else {
-    health.configure(cluster);
+  /** Installs `cluster` into `tracker` (a tracker of its own when none is given: tests, other isolates). */
+  constructor(cluster: CompiledCluster, tracker: ClusterTracker = new ClusterTracker(cluster.name)) {
+    this.name = cluster.name;
+    this.#tracker = tracker;
+    this.#cluster = cluster;
+    this.#targets = tracker.install(cluster);
   }
+
+  /** Null when some target can take the request; otherwise why not, asking for probe leases on the way. */
+  check(now: number): Unavailable | null {
+    return this.#tracker.check(this.#cluster.maxInFlight, now);
+  }
+
+  /** A request to this cluster is on its way upstream (counted against maxInFlight until `leave`). */
+  enter(): void {
+    this.#tracker.enter();
+  }
+
+  leave(): void {
+    this.#tracker.leave();
+  }
+
+  /** Whether target `i` (of this version) may take an attempt now. Open targets past their time ask for a probe lease. */
+  routable(i: number, now: number): boolean {
+    const target = this.#targets[i] as TargetHealth;
+    const cap = this.#cluster.maxInFlightPerTarget;
+    switch (target.state) {
+      case CLOSED:
+        return cap === null || target.inFlight < cap;
+      case HALF_OPEN:
+        if (target.leases.length > 0) return cap === null || target.inFlight < cap;
+        target.wants = true;
+        return false;
+      default:
+        if (target.retryAt <= now) target.wants = true;
+        return false;
+    }
+  }
+
+  /** Why nothing was routable for an attempt: full targets are overload, the rest is an outage. */
+  refusal(now: number): Unavailable {
+    return this.#tracker.refusal(this.#targets, this.#cluster.maxInFlight, now);
+  }
+
+  /** An attempt on target `i` (of this version) starts; returns the probe lease it spends, if the target is half-open. */
+  begin(i: number): string | null {
+    return this.#tracker.begin(this.#targets[i] as TargetHealth);
+  }
+
+  /**
+   * The attempt begun on target `i` ended: the same target, whatever was published since. Pass null
+   * for an attempt whose client went away: it says nothing about the target.
+   */
+  end(i: number, lease: string | null, outcome: AttemptOutcome | null, latencyMs: number): void {
+    this.#tracker.end(this.#targets[i] as TargetHealth, lease, outcome, latencyMs);
+  }
+
+  /** Reports and refreshes in the background when due: once an interval while traffic flows, sooner for probes. */
+  maybeReport(
+    now: number,
+    namespace: DurableObjectNamespace<ClusterBreaker> | undefined,
+    background: (work: Promise<unknown>) => void,
+  ): void {
+    this.#tracker.maybeReport(now, namespace, background);
+  }
+
+  /** This isolate's side, for the admin API. */
+  snapshot(now: number) {
+    return this.#tracker.snapshot(now);
+  }
+}
+
+// Module scope on purpose: upstream health is a fact about the upstreams, not about one request or
+// one config version, so a publish must not forget which targets are ejected. Trackers are keyed by
+// cluster name, like the cluster's object. Each config version's view is kept beside its compiled
+// cluster, weakly, so it goes when the version's last request does.
+const trackers = new Map<string, ClusterTracker>();
+const installed = new WeakMap<CompiledCluster, ClusterHealth>();
+
+function needsHealth(cluster: CompiledCluster): boolean {
+  return cluster.breaker !== null || cluster.maxInFlight !== null || cluster.maxInFlightPerTarget !== null;
+}
+
+function install(cluster: CompiledCluster): ClusterHealth {
+  let tracker = trackers.get(cluster.name);
+  if (tracker === undefined) {
+    tracker = new ClusterTracker(cluster.name);
+    trackers.set(cluster.name, tracker);
+  }
+  const health = new ClusterHealth(cluster, tracker);
+  installed.set(cluster, health);
   return health;
 }
 
+/**
+ * Hands the isolate's cluster health over to a config version: call once, as the version is
+ * installed, before it serves a request. A cluster that lost its breaker and caps is installed too,
+ * so its targets return to rotation should they come back.
+ */
+export function installClusterHealth(clusters: Iterable<CompiledCluster>): void {
+  for (const cluster of clusters) {
+    if (!installed.has(cluster) && (needsHealth(cluster) || trackers.has(cluster.name))) install(cluster);
+  }
+}
+
+/**
+ * The health of `cluster` as its own config version sees it; null for a cluster with neither
+ * breaker nor in-flight caps. A version that was never installed (a snapshot compiled outside the
+ * snapshot cache) is installed on its first use.
+ */
+export function clusterHealthFor(cluster: CompiledCluster): ClusterHealth | null {
+  if (!needsHealth(cluster)) return null;
+  return installed.get(cluster) ?? install(cluster);
+}
+
 /** The tracker for a cluster name, if this isolate has one (admin reads). */
-export function existingClusterHealth(name: string): ClusterHealth | undefined {
-  return registry.get(name);
+export function existingClusterHealth(name: string): ClusterTracker | undefined {
+  return trackers.get(name);
 }
