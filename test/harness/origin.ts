@@ -328,11 +328,26 @@ export async function startOrigin(): Promise<{ server: Server; port: number }> {
   return { server, port: (server.address() as AddressInfo).port };
 }
 
+/**
+ * Ports below Linux's ephemeral range (32768-60999, ip_local_port_range): a server that listens on
+ * port 0 is never given one, so a port chosen here stays closed while other test servers (the e2e
+ * project's, in the same run) start. A port from listen(0) could be handed out again to one of them.
+ */
+const UNASSIGNED_FROM = 20_000;
+const UNASSIGNED_TO = 32_000;
+
 /** A loopback port that nothing listens on: connections to it are refused. */
 export async function closedPort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return port;
+  for (;;) {
+    // Random, so that concurrent runs on one machine do not pick the same port.
+    const port = UNASSIGNED_FROM + Math.floor(Math.random() * (UNASSIGNED_TO - UNASSIGNED_FROM));
+    const probe = createServer();
+    const free = await new Promise<boolean>((resolve) => {
+      probe.once("error", () => resolve(false));
+      probe.listen(port, "127.0.0.1", () => resolve(true));
+    });
+    if (!free) continue;
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    return port;
+  }
 }
