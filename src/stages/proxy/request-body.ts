@@ -20,6 +20,40 @@ export interface BodyLimits {
   declaredLength: number | null;
 }
 
+/** Largest piece read from the client at once. */
+const READ_BYTES = 64 * 1024;
+
+interface ChunkReader {
+  reader: ReadableStreamDefaultReader<Uint8Array> | ReadableStreamBYOBReader;
+  /** The next piece: whatever the client has sent, up to READ_BYTES (`forwarded`: bytes so far). */
+  next(forwarded: number): Promise<ReadableStreamReadResult<Uint8Array>>;
+}
+
+/**
+ * Reads the client's body in pieces as large as what has arrived. The runtime hands a request body
+ * out in 4 KiB chunks, and every chunk costs a round through this JS stream: read with a buffer of
+ * our own (BYOB), one read takes all that is there, which makes a large upload several times faster.
+ * A buffer never exceeds what is left of a declared length (plus one byte to see the end), so a
+ * small body allocates a small buffer.
+ */
+function chunkReader(source: ReadableStream<Uint8Array>, declaredLength: number | null): ChunkReader {
+  let byob: ReadableStreamBYOBReader;
+  try {
+    byob = source.getReader({ mode: "byob" });
+  } catch {
+    // Not a byte stream (request bodies are, on the runtime): its own chunks, as they come.
+    const reader = source.getReader();
+    return { reader, next: () => reader.read() };
+  }
+  return {
+    reader: byob,
+    next: (forwarded) => {
+      const size = declaredLength === null ? READ_BYTES : Math.max(1, Math.min(READ_BYTES, declaredLength - forwarded + 1));
+      return byob.read(new Uint8Array(size));
+    },
+  };
+}
+
 export class WatchedBody {
   /** What the upstream request sends. */
   readonly stream: ReadableStream<Uint8Array>;
@@ -31,8 +65,8 @@ export class WatchedBody {
   #clientWaitMs = 0;
 
   constructor(source: ReadableStream<Uint8Array>, limits: BodyLimits) {
-    const reader = source.getReader();
     const { maxBytes, declaredLength } = limits;
+    const read = chunkReader(source, declaredLength);
     this.stream = new ReadableStream<Uint8Array>(
       {
         // The upstream request keeps the client's framing: Content-Length when it declared one.
@@ -42,7 +76,7 @@ export class WatchedBody {
           this.#waitingSince = Date.now();
           let chunk: ReadableStreamReadResult<Uint8Array>;
           try {
-            chunk = await reader.read();
+            chunk = await read.next(this.#bytes);
           } catch {
             // Malformed chunked framing, fewer bytes than declared, or a client that went away.
             this.#stopWith("incomplete");
@@ -69,7 +103,7 @@ export class WatchedBody {
           controller.enqueue(chunk.value);
         },
         cancel: (reason) => {
-          reader.cancel(reason).catch(() => {});
+          read.reader.cancel(reason).catch(() => {});
         },
       },
       // Read from the client only when the upstream asks for more: nothing is held in the gateway.
