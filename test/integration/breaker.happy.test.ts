@@ -126,7 +126,9 @@ describe("circuit breaking", () => {
     const [a, b] = (await startBackends(2)) as [Backend, Backend];
     const name = freshClusterName();
     const breaker = { ...QUICK_BREAKER, probes: 3 };
-    await applyConfig(breakerConfig(name, [a, b], breaker));
+    // The probes take 4 s; the connect timeout leaves them room on a loaded machine (it is not what this tests).
+    const cluster = { connectTimeoutMs: 15_000 };
+    await applyConfig(breakerConfig(name, [a, b], breaker, cluster));
     await setBackend(b, "error");
     await untilIsolateSees(name, b, "open");
     // Healthy again but slow: probes stay in flight for the whole burst, holding their leases.
@@ -135,7 +137,7 @@ describe("circuit breaking", () => {
     await sleep(Math.max(0, retryAt - Date.now()) + 50);
 
     // Another isolate takes one of the three leases first.
-    const config = parseConfig(breakerConfig(name, [a, b], breaker), { allowPrivateUpstreams: true });
+    const config = parseConfig(breakerConfig(name, [a, b], breaker, cluster), { allowPrivateUpstreams: true });
     if (!config.ok) throw new Error("config");
     const settings = compileConfig(config.config, "other").clusters.get(name)?.breaker as BreakerSettings;
     const namespace = env.BREAKER as NonNullable<typeof env.BREAKER>;
