@@ -12,6 +12,7 @@ import type { HeaderPairs } from "./lib/headers.ts";
 import type { Identity } from "./lib/identity.ts";
 import type { RequestRecord } from "./lib/request-record.ts";
 import type { RouteLookup } from "./lib/route-table.ts";
+import type { ClusterRuntime, RouteRuntime } from "./runtime/isolate-runtime.ts";
 import type { ClusterHealth } from "./services/breaker/cluster-health.ts";
 
 export interface Bindings {
@@ -48,6 +49,8 @@ export interface Variables {
   traceparent: string;
   tracestate: string | null;
   route: CompiledRoute;
+  /** The route's runtime handles in the version the request is served with (balancers, limiters, caches). */
+  routeRuntime: RouteRuntime;
   routeParams: Extract<RouteLookup<CompiledRoute>, { kind: "matched" }>["params"];
   /** The request's host, lower-case, without port: what routes match on. */
   host: string;
@@ -61,6 +64,8 @@ export interface Variables {
   identityHeaders: HeaderPairs | undefined;
   /** The cluster this request goes to: the route's, or the side of its split the request fell on. */
   cluster: CompiledCluster;
+  /** The runtime of `cluster`: its balancer and health. */
+  clusterRuntime: ClusterRuntime;
   /** A request body the gateway read in full (to fingerprint it for idempotency); forwarded instead of the stream. */
   bufferedBody: Uint8Array | undefined;
   /**
@@ -70,7 +75,12 @@ export interface Variables {
    */
   responseReadInWorker: boolean | undefined;
   /**
-   * Set by the proxy on routes with `coalesce`: the upstream's answer headers before hop-by-hop
+   * Set by a stage that judges the upstream's answer on its own headers (a coalescing leader): the
+   * proxy then hands those headers on as `upstreamHeaders`.
+   */
+  wantsUpstreamHeaders: boolean | undefined;
+  /**
+   * Set by the proxy when `wantsUpstreamHeaders` asks: the upstream's answer headers before hop-by-hop
    * removal, so sharing is judged on what the origin said (a Vary or Set-Cookie it named in
    * Connection is removed from the answer, but still says the answer is not for everyone).
    */

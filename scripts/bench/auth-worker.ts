@@ -14,12 +14,13 @@
 
 import { Hono } from "hono";
 import { exportJWK, generateKeyPair, SignJWT } from "jose";
-import { type CompiledJwtProvider, type CompiledRoute, compileConfig } from "../../src/config/compile.ts";
+import { type CompiledJwtProvider, compileConfig } from "../../src/config/compile.ts";
 import { parseConfig } from "../../src/config/schema.ts";
 import type { AppEnv } from "../../src/env.ts";
 import { ExpiringLru } from "../../src/lib/expiring-lru.ts";
 import { newRequestRecord } from "../../src/lib/request-record.ts";
-import { RemoteKeySet } from "../../src/services/jwks/key-set.ts";
+import { IsolateRuntime, type JwtState, type RouteRuntime } from "../../src/runtime/isolate-runtime.ts";
+import { type JwksSource, RemoteKeySet } from "../../src/services/jwks/key-set.ts";
 import { authenticate } from "../../src/stages/authenticate/index.ts";
 import { verifyJwt } from "../../src/stages/authenticate/jwt.ts";
 
@@ -27,9 +28,15 @@ const ISSUER = "https://idp.bench/";
 const AUDIENCE = "bench";
 const POOL = 1_000;
 
+/** A provider with its isolate state (key set, verified-token cache), as the runtime hands them to the stage. */
+interface BenchProvider {
+  provider: CompiledJwtProvider;
+  state: JwtState;
+}
+
 interface Prepared {
   stage: { app: Hono<AppEnv>; token: string };
-  providers: Record<string, CompiledJwtProvider>;
+  providers: Record<string, BenchProvider>;
   pools: Record<string, string[]>;
   /** The floor: WebCrypto's ECDSA P-256 verify alone, on a pre-decoded signing input. */
   es256Subtle: { key: CryptoKey; data: Uint8Array<ArrayBuffer>; signature: Uint8Array<ArrayBuffer> };
@@ -37,15 +44,24 @@ interface Prepared {
 
 let prepared: Prepared | undefined;
 
-function provider(jwks: string, alg: string, tokenCacheSize: number): CompiledJwtProvider {
-  const source = {
+/** Serves `jwks` from memory, as a warm isolate has it. */
+function memorySource(jwks: string): JwksSource {
+  return {
     fetchRemote: async () => jwks,
     readShared: async () => undefined,
     writeShared: async () => {},
   };
-  return {
+}
+
+function provider(jwks: string, alg: string, tokenCacheSize: number): BenchProvider {
+  const jwksUri = `https://idp.bench/${alg}/${tokenCacheSize}`;
+  const state: JwtState = {
+    keySet: new RemoteKeySet(jwksUri, memorySource(jwks), Date.now, () => {}),
+    tokenCache: new ExpiringLru(tokenCacheSize),
+  };
+  const compiled: CompiledJwtProvider = {
     name: alg,
-    keySet: new RemoteKeySet(`https://idp.bench/${alg}/${tokenCacheSize}`, source, Date.now, () => {}),
+    jwksUri,
     jwks: { cacheMaxAgeMs: 3_600_000, cooldownMs: 30_000, maxStaleMs: 3_600_000, timeoutMs: 1_000 },
     issuer: [ISSUER],
     audience: [AUDIENCE],
@@ -54,12 +70,14 @@ function provider(jwks: string, alg: string, tokenCacheSize: number): CompiledJw
     clockToleranceSec: 30,
     typ: undefined,
     maxTokenBytes: 8_192,
-    tokenCache: new ExpiringLru(tokenCacheSize),
+    tokenCacheSize,
   };
+  return { provider: compiled, state };
 }
 
 async function prepare(): Promise<Prepared> {
-  const providers: Record<string, CompiledJwtProvider> = {};
+  const providers: Record<string, BenchProvider> = {};
+  let es256Jwks = "";
   const pools: Record<string, string[]> = {};
   let es256Subtle: Prepared["es256Subtle"] | undefined;
   for (const alg of ["ES256", "RS256"] as const) {
@@ -88,21 +106,22 @@ async function prepare(): Promise<Prepared> {
         data: new Uint8Array(new TextEncoder().encode(`${header}.${payload}`)),
         signature: Uint8Array.from(atob(signature.replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0)),
       };
+      es256Jwks = jwks;
       providers[`${key}-cache-hit`] = provider(jwks, alg, POOL);
       pools[`${key}-cache-hit`] = tokens.slice(0, 100);
     }
   }
   const es = pools["es256-full"]?.[0] ?? "";
   const [h = "", p = ""] = es.split(".");
-  providers.junk = providers["es256-full"] as CompiledJwtProvider;
+  providers.junk = providers["es256-full"] as BenchProvider;
   // Each refused before any key lookup or signature check.
   pools.junk = [`${"a".repeat(64 * 1024)}.b.c`, "only.two", "ey$$.ey!!.sig", `${h}.${p}`, "eyJub3QganNvbg.eyJ9.c2ln"];
   if (!es256Subtle) throw new Error("no ES256 key");
-  return { providers, pools, es256Subtle, stage: stageApp(providers["es256-cache-hit"] as CompiledJwtProvider, pools) };
+  return { providers, pools, es256Subtle, stage: stageApp(es256Jwks, pools) };
 }
 
 /** A Hono app of the gateway's own stages up to the upstream call: route (fixed), authenticate, a 204. */
-function stageApp(provider: CompiledJwtProvider, pools: Record<string, string[]>): Prepared["stage"] {
+function stageApp(jwks: string, pools: Record<string, string[]>): Prepared["stage"] {
   const parsed = parseConfig(
     {
       clusters: { o: { targets: [{ url: "https://origin.bench.example" }] } },
@@ -115,19 +134,20 @@ function stageApp(provider: CompiledJwtProvider, pools: Record<string, string[]>
     { allowPrivateUpstreams: false },
   );
   if (!parsed.ok) throw new Error(JSON.stringify(parsed.issues));
-  const table = compileConfig(parsed.config, "bench").table;
+  // Installed as the snapshot cache installs a version; the key set serves the bench's keys from memory.
+  const version = new IsolateRuntime({ jwksSource: memorySource(jwks) }).install(compileConfig(parsed.config, "bench"));
   const route = (path: string) => {
-    const found = table.lookup("gw", "GET", path);
+    const found = version.snapshot.table.lookup("gw", "GET", path);
     if (found.kind !== "matched") throw new Error(path);
-    return found.payload;
+    return { route: found.payload, runtime: version.routes[found.payload.index] as RouteRuntime };
   };
   const plain = route("/plain");
-  const jwt: CompiledRoute = route("/jwt");
-  // The compiled provider would fetch its JWKS; the bench's provider serves the same keys from memory.
-  if (jwt.auth) jwt.auth.jwt = provider;
+  const jwt = route("/jwt");
   const app = new Hono<AppEnv>();
   app.use((c, next) => {
-    c.set("route", c.req.path === "/jwt" ? jwt : plain);
+    const served = c.req.path === "/jwt" ? jwt : plain;
+    c.set("route", served.route);
+    c.set("routeRuntime", served.runtime);
     // The record the observe stage opens in the gateway; the stage writes its decision there.
     c.set("record", newRequestRecord(c.req.method, Date.now()));
     return next();
@@ -166,7 +186,7 @@ export default {
     const waitUntil = (p: Promise<unknown>) => ctx.waitUntil(p);
     const outcomes: Record<string, number> = {};
     for (let i = 0; i < n; i++) {
-      const outcome = await verifyJwt(pool[i % pool.length] as string, target, waitUntil);
+      const outcome = await verifyJwt(pool[i % pool.length] as string, target.provider, target.state, waitUntil);
       outcomes[outcome.kind] = (outcomes[outcome.kind] ?? 0) + 1;
     }
     return Response.json({ case: name, n, outcomes });

@@ -23,7 +23,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { connect } from "node:net";
-import { parseArgs } from "node:util";
+import { inspect, parseArgs } from "node:util";
 import { createApp } from "@humanwhocodes/upstash-redis-server";
 
 const UPSTASH_ONLY_SHEBANG = "#!lua flags=allow-key-locking\n";
@@ -235,7 +235,17 @@ async function serve(options: { port: number; redisPort: number; token: string }
   };
 }
 
+/** One log argument on one line: an Error by its name and message, anything else inspected flat. */
+function oneLine(value: unknown): string {
+  if (value instanceof Error) return `${value.name}: ${value.message}`;
+  return typeof value === "string" ? value : inspect(value, { breakLength: Number.POSITIVE_INFINITY });
+}
+
 if (import.meta.main) {
+  // The REST library logs every failed reconnect as console.error(message, error), which Node
+  // prints over many lines (the stack, then the error's own fields). The parent reads this stream
+  // line by line (local-upstash.ts), so each call is written as one line.
+  console.error = (...args: unknown[]) => void process.stderr.write(`${args.map(oneLine).join(" ")}\n`);
   const { values } = parseArgs({ options: { port: { type: "string" }, "redis-port": { type: "string" }, token: { type: "string" } } });
   const options = { port: Number(values.port), redisPort: Number(values["redis-port"]), token: values.token ?? "" };
   const running = await serve(options);

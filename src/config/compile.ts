@@ -1,28 +1,25 @@
 /**
- * Compiles a validated config into an immutable snapshot: the route table, the clusters with
- * their balancers, and per-route helpers, so a request does no config work beyond one lookup.
+ * Compiles a validated config into an immutable snapshot: the route table, the clusters and
+ * per-route helpers, so a request does no config work beyond one lookup. The snapshot is plain
+ * data: it creates no balancer, budget, limiter, cache or key set, and nothing writes to it after
+ * compile. The isolate's mutable state lives in the runtime (src/runtime/), handed over by key
+ * when a version is installed.
  */
-import { type Balancer, LeastInFlight, WeightedRoundRobin } from "../lib/balancer.ts";
 import type { BreakerSettings } from "../lib/breaker/state.ts";
-import { FlightTable } from "../lib/coalesce/flights.ts";
 import { credentialHeaders } from "../lib/coalesce/key.ts";
-import type { CoalesceOutcome } from "../lib/coalesce/outcome.ts";
 import type { TokenSource } from "../lib/credentials.ts";
-import { ExpiringLru } from "../lib/expiring-lru.ts";
 import { foldedName } from "../lib/headers.ts";
 import type { Identity } from "../lib/identity.ts";
 import { metricKey } from "../lib/metrics.ts";
 import { wildcardBase } from "../lib/path.ts";
 import type { LimitSpec } from "../lib/rate-limit/algorithms.ts";
-import type { Decision } from "../lib/rate-limit/decision.ts";
 import { rateLimitPolicyField } from "../lib/rate-limit/fields.ts";
 import { type KeyPart, parseKeyPart } from "../lib/rate-limit/key.ts";
 import { defaultLeaseSize } from "../lib/rate-limit/lease.ts";
-import { RetryBudget } from "../lib/retry-budget.ts";
+import type { RetryBudgetPolicy } from "../lib/retry-budget.ts";
 import { type RouteParams, RouteTable } from "../lib/route-table.ts";
 import { parseStickyKey, type StickyKey, sideBounds } from "../lib/split.ts";
-import type { JwksSettings, KeyEntry, RemoteKeySet } from "../services/jwks/key-set.ts";
-import { keySetFor } from "../services/jwks/source.ts";
+import type { JwksSettings, KeyEntry } from "../services/jwks/key-set.ts";
 import type {
   BreakerConfig,
   ClusterConfig,
@@ -37,11 +34,6 @@ import type {
   RouteConfig,
   SplitConfig,
 } from "./schema.ts";
-
-/** The per-isolate limiter of one policy: built by the rate-limit stage, which has the bindings. */
-export interface PolicyLimiterLike {
-  check(key: string, background: (work: Promise<unknown>) => void): Decision | Promise<Decision>;
-}
 
 export interface CompiledTarget {
   /** scheme://host[:port], as URL.origin gives it. */
@@ -62,11 +54,10 @@ export interface CompiledBreaker extends BreakerSettings {
 export interface CompiledCluster {
   name: string;
   targets: readonly CompiledTarget[];
-  /**
-   * Mutable per-isolate balancing state. It lives inside the snapshot so a config swap starts
-   * the new cluster definition with fresh state, and requests on the old snapshot keep theirs.
-   */
-  balancer: Balancer;
+  /** How the runtime's balancer picks among `targets`. */
+  loadBalancing: ClusterConfig["loadBalancing"];
+  /** Each target's weight, by position in `targets`. */
+  weights: readonly number[];
   connectTimeoutMs: number;
   responseTimeoutMs: number | null;
   breaker: CompiledBreaker | null;
@@ -77,8 +68,8 @@ export interface CompiledCluster {
 export interface CompiledRetry {
   attempts: number;
   on: ReadonlySet<RetryOn>;
-  /** Shared by every request on this route in this isolate. */
-  budget: RetryBudget;
+  /** The route's retry budget settings; the budget itself is the runtime's, one per route and settings. */
+  budget: RetryBudgetPolicy;
   backoffBaseMs: number;
   backoffMaxMs: number;
 }
@@ -93,7 +84,8 @@ export interface VerifiedToken {
 
 export interface CompiledJwtProvider {
   name: string;
-  keySet: RemoteKeySet;
+  /** Where the keys come from: the runtime keeps one key set per URI. */
+  jwksUri: string;
   jwks: JwksSettings;
   issuer: string[];
   audience: string[];
@@ -103,11 +95,8 @@ export interface CompiledJwtProvider {
   clockToleranceSec: number;
   typ: string | undefined;
   maxTokenBytes: number;
-  /**
-   * Keyed by the token's SHA-256. Per snapshot on purpose: a publish that changes the issuer,
-   * audience or claims rules must not let tokens verified under the old rules through.
-   */
-  tokenCache: ExpiringLru<string, VerifiedToken>;
+  /** Entries of the runtime's verified-token cache (0: no cache). */
+  tokenCacheSize: number;
 }
 
 export interface CompiledAuth {
@@ -134,12 +123,6 @@ export interface CompiledRateLimit {
   shadow: boolean;
   /** The counter's name in the backend, before ":" and the key. */
   prefix: string;
-  /**
-   * Set on first use. Per snapshot, like the balancers: a publish starts local-first leases afresh
-   * (their unspent tokens are dropped, which can only under-admit), and requests on the old
-   * snapshot keep theirs.
-   */
-  limiter: PolicyLimiterLike | null;
   /** Counter keys, rendered once. */
   metrics: Record<"allowed" | "denied" | "shadowDenied" | "failOpen" | "failClosed", string>;
 }
@@ -154,13 +137,15 @@ export interface CompiledCoalesce {
   credentialHeaders: readonly string[];
   maxResponseBytes: number;
   passTtlMs: number;
+  /** Followers one call may carry. */
+  maxWaiters: number;
   /**
-   * Per snapshot, like the balancers: requests on a new config version start their own calls, and
-   * those on the old one finish theirs.
+   * The identity of the runtime's flight table and pass list for this route: its id, its whole
+   * config and its clusters' targets. A publish that leaves all of them as they were keeps the
+   * calls in flight and the pass marks; any change starts both afresh, so a request never follows
+   * a call made under other rules.
    */
-  flights: FlightTable<CoalesceOutcome>;
-  /** Keys whose last answer could not be shared (Varnish's hit-for-pass): they skip the wait. */
-  pass: ExpiringLru<string, true>;
+  stateKey: string;
   /** Counter keys, rendered once. */
   metrics: {
     /** What each request did: led a call, followed one, went alone (cap reached), skipped (pass mark, or not a read). */
@@ -179,6 +164,8 @@ export interface CompiledCoalesce {
 
 export interface CompiledRoute {
   id: string;
+  /** Position in the config's route list: where the installed version keeps this route's runtime handles. */
+  index: number;
   cluster: CompiledCluster;
   timeoutMs: number;
   retry: CompiledRetry | null;
@@ -243,6 +230,8 @@ export interface Snapshot {
   compiledAt: number;
   routeCount: number;
   table: RouteTable<CompiledRoute>;
+  /** Every route in config order (`CompiledRoute.index`). */
+  routes: readonly CompiledRoute[];
   clusters: ReadonlyMap<string, CompiledCluster>;
   observability: CompiledObservability;
 }
@@ -278,7 +267,8 @@ function compileCluster(name: string, cluster: ClusterConfig): CompiledCluster {
       const basePath = url.pathname.replace(/\/+$/, "");
       return { origin: url.origin, basePath, key: url.origin + basePath };
     }),
-    balancer: cluster.loadBalancing === "least-in-flight" ? new LeastInFlight(weights) : new WeightedRoundRobin(weights),
+    loadBalancing: cluster.loadBalancing,
+    weights,
     connectTimeoutMs: cluster.connectTimeoutMs,
     responseTimeoutMs: cluster.responseTimeoutMs ?? null,
     breaker: cluster.breaker ? compileBreaker(cluster.breaker) : null,
@@ -322,7 +312,7 @@ function compileJwtProvider(name: string, provider: JwtProviderConfig): Compiled
   const list = (value: string | string[]) => (typeof value === "string" ? [value] : value);
   return {
     name,
-    keySet: keySetFor(provider.jwksUri),
+    jwksUri: provider.jwksUri,
     jwks: {
       cacheMaxAgeMs: provider.jwks.cacheMaxAgeSec * 1000,
       cooldownMs: provider.jwks.cooldownSec * 1000,
@@ -336,7 +326,7 @@ function compileJwtProvider(name: string, provider: JwtProviderConfig): Compiled
     clockToleranceSec: provider.clockToleranceSec,
     typ: provider.typ,
     maxTokenBytes: provider.maxTokenBytes,
-    tokenCache: new ExpiringLru(provider.tokenCacheSize),
+    tokenCacheSize: provider.tokenCacheSize,
   };
 }
 
@@ -396,7 +386,6 @@ function compileRateLimit(routeId: string, policy: RateLimitPolicyConfig): Compi
     onFailure: policy.onFailure,
     shadow: policy.shadow,
     prefix,
-    limiter: null,
     metrics: {
       allowed: decision("allowed"),
       denied: decision("denied"),
@@ -454,10 +443,8 @@ function compileIdempotency(routeId: string, idempotency: IdempotencyConfig): Co
   };
 }
 
-/** Keys with a pass mark kept per route; the least recently used ones go first. */
-const PASS_ENTRIES = 10_000;
-
-function compileCoalesce(routeId: string, coalesce: CoalesceConfig, auth: CompiledAuth | null): CompiledCoalesce {
+function compileCoalesce(route: RouteConfig, coalesce: CoalesceConfig, auth: CompiledAuth | null, config: GatewayConfig): CompiledCoalesce {
+  const routeId = route.id;
   const own: string[] = [];
   if (auth?.apiKey) own.push(auth.apiKey.header);
   if (auth?.tokenSource.kind === "header") own.push(auth.tokenSource.name);
@@ -470,8 +457,8 @@ function compileCoalesce(routeId: string, coalesce: CoalesceConfig, auth: Compil
     credentialHeaders: credentialHeaders(own),
     maxResponseBytes: coalesce.maxResponseBytes,
     passTtlMs: coalesce.passTtlMs,
-    flights: new FlightTable(coalesce.maxWaiters),
-    pass: new ExpiringLru(PASS_ENTRIES),
+    maxWaiters: coalesce.maxWaiters,
+    stateKey: coalesceStateKey(route, config),
     metrics: {
       role: { leader: role("leader"), follower: role("follower"), alone: role("alone"), pass: role("pass"), bypass: role("bypass") },
       call: {
@@ -495,6 +482,13 @@ function compileCoalesce(routeId: string, coalesce: CoalesceConfig, auth: Compil
   };
 }
 
+/** The identity of a coalescing route's runtime state: its id, its config, and its clusters' targets. */
+function coalesceStateKey(route: RouteConfig, config: GatewayConfig): string {
+  const clusterNames = [route.cluster, ...(route.split?.to.map((side) => side.cluster) ?? [])];
+  const targets = clusterNames.map((name) => config.clusters[name]?.targets.map((target) => target.url) ?? []);
+  return JSON.stringify([route.id, route, targets]);
+}
+
 /** Compiles a validated config. Throws only on a bug: validation has already ruled out bad input. */
 export function compileConfig(config: GatewayConfig, version: string, now: () => number = Date.now): Snapshot {
   const clusters = new Map<string, CompiledCluster>();
@@ -502,7 +496,7 @@ export function compileConfig(config: GatewayConfig, version: string, now: () =>
   const providers = new Map<string, CompiledJwtProvider>();
   for (const [name, provider] of Object.entries(config.jwtProviders)) providers.set(name, compileJwtProvider(name, provider));
 
-  const entries = config.routes.map((route) => {
+  const entries = config.routes.map((route, index) => {
     const cluster = clusters.get(route.cluster);
     if (!cluster) throw new Error(`route ${route.id} names unknown cluster ${route.cluster}`);
     const retry = route.retry;
@@ -510,6 +504,7 @@ export function compileConfig(config: GatewayConfig, version: string, now: () =>
     const auth = route.auth ? compileAuth(route.auth, providers) : null;
     const compiled: CompiledRoute = {
       id: route.id,
+      index,
       cluster,
       timeoutMs: route.timeoutMs,
       retry:
@@ -517,7 +512,7 @@ export function compileConfig(config: GatewayConfig, version: string, now: () =>
           ? {
               attempts: retry.attempts,
               on: new Set(retry.on),
-              budget: new RetryBudget({ ratio: retry.budget.ratio, minPerSecond: retry.budget.minPerSecond }, now),
+              budget: { ratio: retry.budget.ratio, minPerSecond: retry.budget.minPerSecond },
               backoffBaseMs: retry.backoffMs.base,
               backoffMaxMs: Math.max(retry.backoffMs.base, retry.backoffMs.max),
             }
@@ -528,7 +523,7 @@ export function compileConfig(config: GatewayConfig, version: string, now: () =>
       auth,
       rateLimits: route.rateLimits.map((policy) => compileRateLimit(route.id, policy)),
       rateLimitPolicyField: enforced.length > 0 ? rateLimitPolicyField(enforced) : null,
-      coalesce: route.coalesce ? compileCoalesce(route.id, route.coalesce, auth) : null,
+      coalesce: route.coalesce ? compileCoalesce(route, route.coalesce, auth, config) : null,
       responseCounters: responseCounterKeys(route.id),
       split: route.split ? compileSplit(route.id, route.split, cluster, clusters) : null,
       mirror: route.mirror ? compileMirror(route.id, route.mirror, clusters) : null,
@@ -546,5 +541,13 @@ export function compileConfig(config: GatewayConfig, version: string, now: () =>
     accessLog: { sampleRate: config.observability.accessLog.sampleRate, errors: config.observability.accessLog.errors },
     serverTiming: config.observability.serverTiming,
   };
-  return { version, compiledAt: now(), routeCount: entries.length, table: new RouteTable(entries), clusters, observability };
+  return {
+    version,
+    compiledAt: now(),
+    routeCount: entries.length,
+    table: new RouteTable(entries),
+    routes: entries.map((entry) => entry.payload),
+    clusters,
+    observability,
+  };
 }

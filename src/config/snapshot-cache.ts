@@ -1,11 +1,12 @@
 /**
  * The isolate's current config snapshot. Requests read it from memory; a check of the KV pointer
  * runs in the background (ctx.waitUntil) at most once per refresh interval, and a new snapshot
- * replaces the old one in a single assignment. A request keeps the snapshot it started with.
+ * replaces the old one in a single assignment, installed together with the isolate's runtime. A
+ * request keeps the snapshot (and the runtime handles) it started with.
  */
 
 import { errorFields, type LogLine, log } from "../lib/log.ts";
-import { installClusterHealth } from "../services/breaker/cluster-health.ts";
+import { type InstalledVersion, IsolateRuntime } from "../runtime/isolate-runtime.ts";
 import { compileConfig, type Snapshot } from "./compile.ts";
 import type { ConfigValidationOptions } from "./schema.ts";
 import { type ConfigKv, readCurrentConfig } from "./store.ts";
@@ -22,17 +23,28 @@ export interface SnapshotSource {
 export type ConfigState = "loaded" | "missing" | "invalid" | "unreachable";
 
 export class SnapshotCache {
-  #snapshot: Snapshot | undefined;
+  #installed: InstalledVersion | undefined;
   #state: ConfigState = "missing";
   #checkedAt = Number.NEGATIVE_INFINITY;
   #refreshStartedAt: number | undefined;
   #refreshing: Promise<void> | undefined;
   readonly #now: () => number;
   readonly #log: (line: LogLine) => void;
+  readonly #runtime: IsolateRuntime;
 
-  constructor(now: () => number = Date.now, logTo: (line: LogLine) => void = log) {
+  constructor(now: () => number = Date.now, logTo: (line: LogLine) => void = log, runtime: IsolateRuntime = new IsolateRuntime({ now })) {
     this.#now = now;
     this.#log = logTo;
+    this.#runtime = runtime;
+  }
+
+  /** The isolate runtime that versions are installed into (admin reads of its state). */
+  get runtime(): IsolateRuntime {
+    return this.#runtime;
+  }
+
+  get #snapshot(): Snapshot | undefined {
+    return this.#installed?.snapshot;
   }
 
   /** The snapshot requests use, plus what the last check of KV found. */
@@ -40,15 +52,21 @@ export class SnapshotCache {
     return { snapshot: this.#snapshot, state: this.#state };
   }
 
-  /**
-   * Returns the snapshot to serve with. Only a cold isolate (no snapshot yet) awaits KV; otherwise
-   * a due check is handed to `waitUntil` and the current snapshot is returned at once.
-   */
+  /** Returns the snapshot to serve with, as `serve` does. */
   async get(source: SnapshotSource, waitUntil: (p: Promise<unknown>) => void): Promise<Snapshot | undefined> {
+    return (await this.serve(source, waitUntil))?.snapshot;
+  }
+
+  /**
+   * Returns the installed version to serve with: the snapshot and its runtime handles. Only a cold
+   * isolate (nothing installed yet) awaits KV; otherwise a due check is handed to `waitUntil` and
+   * the current version is returned at once.
+   */
+  async serve(source: SnapshotSource, waitUntil: (p: Promise<unknown>) => void): Promise<InstalledVersion | undefined> {
     const now = this.#now();
     const due = now - this.#checkedAt >= source.refreshIntervalMs;
     const stuck = this.#refreshStartedAt !== undefined && now - this.#refreshStartedAt > STUCK_REFRESH_MS;
-    if (this.#snapshot === undefined) {
+    if (this.#installed === undefined) {
       // Cold isolates load in the request: there is nothing else to serve with. Concurrent cold
       // requests share one load (one KV read, one compile), which the first hands to its waitUntil
       // so it finishes even if that client goes away. A refused load is remembered for one
@@ -59,10 +77,10 @@ export class SnapshotCache {
         waitUntil(loading);
         await loading;
       }
-      return this.#snapshot;
+      return this.#installed;
     }
     if (due && (this.#refreshStartedAt === undefined || stuck)) waitUntil(this.refresh(source));
-    return this.#snapshot;
+    return this.#installed;
   }
 
   /** Checks KV once and swaps in a new snapshot if the pointer moved to a valid config. */
@@ -102,10 +120,10 @@ export class SnapshotCache {
             this.#log({ level: "error", event: "config.compile_failed", version: read.version, error: errorFields(error) });
             break;
           }
-          // The isolate's runtime state is handed over by key once, here, before the version's
-          // first request; requests still on the old snapshot keep addressing their own targets.
-          installClusterHealth(snapshot.clusters.values());
-          this.#snapshot = snapshot;
+          // The isolate's runtime state (health, balancers, budgets, limiters, key sets, caches,
+          // flights) is handed over by key once, here, before the version's first request;
+          // requests still on the old version keep the handles they started with.
+          this.#installed = this.#runtime.install(snapshot);
           this.#state = "loaded";
           this.#log({ level: "info", event: "config.loaded", version: read.version, routes: snapshot.routeCount });
           break;

@@ -14,7 +14,6 @@ import { type AppEnv, gatewaySettings } from "../env.ts";
 import type { TargetStatus } from "../lib/breaker/state.ts";
 import { counterSnapshot } from "../lib/metrics.ts";
 import { withTimeout } from "../lib/timeout.ts";
-import { existingClusterHealth } from "../services/breaker/cluster-health.ts";
 
 type Html = HtmlEscapedString | Promise<HtmlEscapedString>;
 
@@ -102,7 +101,7 @@ export async function statusPage(c: Context<AppEnv>): Promise<Response> {
   });
 
   const clusterRows = clusters.flatMap((cluster, i) => {
-    const isolate = existingClusterHealth(cluster.name)?.snapshot(now) ?? null;
+    const isolate = snapshotCache.runtime.clusterTracker(cluster.name)?.snapshot(now) ?? null;
     return cluster.targets.map((target, j) => {
       const status = shared[i]?.[target.key];
       const local = isolate?.targets[target.key];

@@ -10,7 +10,6 @@ import { GatewayError } from "../errors.ts";
 import type { TargetStatus } from "../lib/breaker/state.ts";
 import { counterSnapshot } from "../lib/metrics.ts";
 import { withTimeout } from "../lib/timeout.ts";
-import { existingClusterHealth } from "../services/breaker/cluster-health.ts";
 import { localDataPoints } from "../services/metrics/sink.ts";
 
 const encoder = new TextEncoder();
@@ -92,7 +91,7 @@ export async function clusterStatus(c: Context<AppEnv>): Promise<Response> {
     }
   }
   const now = Date.now();
-  const isolate = existingClusterHealth(cluster.name)?.snapshot(now) ?? null;
+  const isolate = snapshotCache.runtime.clusterTracker(cluster.name)?.snapshot(now) ?? null;
   return c.json(
     {
       cluster: cluster.name,

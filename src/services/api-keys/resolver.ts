@@ -59,6 +59,3 @@ export class ApiKeyResolver {
     return { kind: "valid", record };
   }
 }
-
-/** The isolate's resolver. Module scope: records are per deployment, not per config version. */
-export const apiKeyResolver = new ApiKeyResolver(10_000);

@@ -8,7 +8,7 @@ import { type CompiledCluster, compileConfig } from "../../config/compile.ts";
 import { type GatewayConfigInput, parseConfig } from "../../config/schema.ts";
 import type { BreakerReport, ClusterBreaker } from "../../durable-objects/cluster-breaker.ts";
 import type { BreakerView } from "../../lib/breaker/state.ts";
-import { type ClusterHealth, clusterHealthFor, existingClusterHealth, installClusterHealth } from "./cluster-health.ts";
+import { type ClusterHealth, ClusterHealthRegistry } from "./cluster-health.ts";
 
 const A = "https://a.example";
 const B = "https://b.example";
@@ -29,6 +29,8 @@ function version(name: string, label: string, urls: string[], cluster: Partial<C
   if (!parsed.ok) throw new Error(JSON.stringify(parsed.issues));
   return compileConfig(parsed.config, label).clusters.get(name) as CompiledCluster;
 }
+
+const registry = new ClusterHealthRegistry();
 
 let clusters = 0;
 const freshName = () => `ch-${++clusters}-${crypto.randomUUID().slice(0, 6)}`;
@@ -58,17 +60,17 @@ async function reportNow(health: ClusterHealth, namespace: DurableObjectNamespac
   await Promise.all(work);
 }
 
-const isolateView = (name: string) => existingClusterHealth(name)?.snapshot(Date.now());
+const isolateView = (name: string) => registry.tracker(name)?.snapshot(Date.now());
 
 describe("cluster health across config versions", () => {
   it("a request on a target the new version removed ends without an error, and the target is dropped after it", () => {
     const name = freshName();
     const v1 = version(name, "v1", [A, B, C]);
     const v2 = version(name, "v2", [B, C]);
-    const h1 = clusterHealthFor(v1) as ClusterHealth;
+    const h1 = registry.healthFor(v1) as ClusterHealth;
     const onC = h1.begin(2);
     const onA = h1.begin(0);
-    clusterHealthFor(v2);
+    registry.healthFor(v2);
 
     expect(isolateView(name)?.targets[C]?.inFlight).toBe(1);
     expect(() => h1.end(2, onC, "success", 5)).not.toThrow();
@@ -83,9 +85,9 @@ describe("cluster health across config versions", () => {
     const name = freshName();
     const v1 = version(name, "v1", [A, B], { maxInFlightPerTarget: 1 });
     const v2 = version(name, "v2", [B, A], { maxInFlightPerTarget: 1 });
-    const h1 = clusterHealthFor(v1) as ClusterHealth;
+    const h1 = registry.healthFor(v1) as ClusterHealth;
     const lease = h1.begin(0); // A
-    const h2 = clusterHealthFor(v2) as ClusterHealth;
+    const h2 = registry.healthFor(v2) as ClusterHealth;
     expect(h2.routable(1, Date.now())).toBe(false); // A is at its cap: the request is still on it
     expect(h2.routable(0, Date.now())).toBe(true);
     h1.end(0, lease, "success", 5);
@@ -106,8 +108,8 @@ describe("cluster health across config versions", () => {
     const name = freshName();
     const v1 = version(name, "v1", [A, B]);
     const v2 = version(name, "v2", [B, A, C]);
-    clusterHealthFor(v1);
-    clusterHealthFor(v2);
+    registry.healthFor(v1);
+    registry.healthFor(v2);
     const indexOfA = new Map([
       [v1, 0],
       [v2, 1],
@@ -115,7 +117,7 @@ describe("cluster health across config versions", () => {
     const open: Array<[ClusterHealth, number, string | null]> = [];
     for (let k = 0; k < 20; k++) {
       const cluster = k % 2 === 0 ? v1 : v2;
-      const health = clusterHealthFor(cluster) as ClusterHealth;
+      const health = registry.healthFor(cluster) as ClusterHealth;
       const i = indexOfA.get(cluster) as number;
       open.push([health, i, health.begin(i)]);
       if (open.length === 3) {
@@ -127,7 +129,7 @@ describe("cluster health across config versions", () => {
 
     expect(isolateView(name)?.targets[A]?.inFlight).toBe(0);
     const { namespace, reports } = fakeObject();
-    await reportNow(clusterHealthFor(v1) as ClusterHealth, namespace);
+    await reportNow(registry.healthFor(v1) as ClusterHealth, namespace);
     expect(reports[0]?.targets[A]?.requests).toBe(20);
     expect(reports[0]?.targets[B]).toBeUndefined();
     // The last installed version's members, whichever version's request reported.
@@ -139,7 +141,7 @@ describe("hand-over to a new config version", () => {
   it("keeps a staying target's state, counts and unreported outcomes; drops a removed one after its last request; starts an added one closed", async () => {
     const name = freshName();
     const v1 = version(name, "v1", [A, B, C]);
-    const h1 = clusterHealthFor(v1) as ClusterHealth;
+    const h1 = registry.healthFor(v1) as ClusterHealth;
     const retryAt = Date.now() + 60_000;
     const object = fakeObject({ targets: { [B]: { state: "open", retryAt } } });
     await reportNow(h1, object.namespace);
@@ -155,8 +157,8 @@ describe("hand-over to a new config version", () => {
     h1.end(2, null, "failure", 5); // unreported, and C is about to go
 
     const v2 = version(name, "v2", [B, A, D]);
-    installClusterHealth([v2]);
-    const h2 = clusterHealthFor(v2) as ClusterHealth;
+    registry.install([v2]);
+    const h2 = registry.healthFor(v2) as ClusterHealth;
     const view = isolateView(name);
     expect(view?.targets[B]?.state).toBe("open");
     expect(view?.targets[A]).toMatchObject({ state: "closed", inFlight: 1 });
@@ -169,7 +171,7 @@ describe("hand-over to a new config version", () => {
     // does not lay the state out again.
     h1.end(2, onC, "failure", 5);
     h1.end(0, onA, "success", 5);
-    expect(clusterHealthFor(v1)).toBe(h1);
+    expect(registry.healthFor(v1)).toBe(h1);
     expect(isolateView(name)?.retiring).toBeUndefined();
     expect(isolateView(name)?.targets[A]?.inFlight).toBe(0);
 
@@ -184,10 +186,10 @@ describe("hand-over to a new config version", () => {
   it("a target removed and listed again while an old request is on it keeps one in-flight count", () => {
     const name = freshName();
     const v1 = version(name, "v1", [A, B], { maxInFlightPerTarget: 1 });
-    const h1 = clusterHealthFor(v1) as ClusterHealth;
+    const h1 = registry.healthFor(v1) as ClusterHealth;
     h1.begin(0);
-    clusterHealthFor(version(name, "v2", [B], { maxInFlightPerTarget: 1 }));
-    const h3 = clusterHealthFor(version(name, "v3", [A, B], { maxInFlightPerTarget: 1 })) as ClusterHealth;
+    registry.healthFor(version(name, "v2", [B], { maxInFlightPerTarget: 1 }));
+    const h3 = registry.healthFor(version(name, "v3", [A, B], { maxInFlightPerTarget: 1 })) as ClusterHealth;
     expect(h3.routable(0, Date.now())).toBe(false);
     h1.end(0, null, "success", 5);
     expect(h3.routable(0, Date.now())).toBe(true);
@@ -197,12 +199,12 @@ describe("hand-over to a new config version", () => {
   it("a version without a breaker returns every target to rotation and keeps the in-flight counts", async () => {
     const name = freshName();
     const v1 = version(name, "v1", [A, B], { maxInFlightPerTarget: 5 });
-    const h1 = clusterHealthFor(v1) as ClusterHealth;
+    const h1 = registry.healthFor(v1) as ClusterHealth;
     const object = fakeObject({ targets: { [A]: { state: "open", retryAt: Date.now() + 60_000 } } });
     await reportNow(h1, object.namespace);
     h1.begin(1);
     const v2 = version(name, "v2", [A, B], { breaker: undefined, maxInFlightPerTarget: 5 });
-    installClusterHealth([v2]);
+    registry.install([v2]);
     expect(isolateView(name)?.targets[A]?.state).toBe("closed");
     expect(isolateView(name)?.targets[B]?.inFlight).toBe(1);
     h1.end(1, null, "success", 5);
@@ -212,13 +214,13 @@ describe("hand-over to a new config version", () => {
   it("installs each version once, and a cluster without breaker or caps has no health", () => {
     const name = freshName();
     const v1 = version(name, "v1", [A], { breaker: undefined });
-    installClusterHealth([v1]);
-    expect(clusterHealthFor(v1)).toBeNull();
-    expect(existingClusterHealth(name)).toBeUndefined();
+    registry.install([v1]);
+    expect(registry.healthFor(v1)).toBeNull();
+    expect(registry.tracker(name)).toBeUndefined();
     const v2 = version(name, "v2", [A]);
-    installClusterHealth([v2]);
-    const h2 = clusterHealthFor(v2);
-    installClusterHealth([v2]);
-    expect(clusterHealthFor(v2)).toBe(h2);
+    registry.install([v2]);
+    const h2 = registry.healthFor(v2);
+    registry.install([v2]);
+    expect(registry.healthFor(v2)).toBe(h2);
   });
 });

@@ -491,50 +491,62 @@ export class ClusterHealth {
   }
 }
 
-// Module scope on purpose: upstream health is a fact about the upstreams, not about one request or
-// one config version, so a publish must not forget which targets are ejected. Trackers are keyed by
-// cluster name, like the cluster's object. Each config version's view is kept beside its compiled
-// cluster, weakly, so it goes when the version's last request does.
-const trackers = new Map<string, ClusterTracker>();
-const installed = new WeakMap<CompiledCluster, ClusterHealth>();
-
-function needsHealth(cluster: CompiledCluster): boolean {
+/** Whether a cluster needs health at all: a breaker or an in-flight cap. */
+export function needsHealth(cluster: CompiledCluster): boolean {
   return cluster.breaker !== null || cluster.maxInFlight !== null || cluster.maxInFlightPerTarget !== null;
 }
 
-function install(cluster: CompiledCluster): ClusterHealth {
-  let tracker = trackers.get(cluster.name);
-  if (tracker === undefined) {
-    tracker = new ClusterTracker(cluster.name);
-    trackers.set(cluster.name, tracker);
-  }
-  const health = new ClusterHealth(cluster, tracker);
-  installed.set(cluster, health);
-  return health;
-}
-
 /**
- * Hands the isolate's cluster health over to a config version: call once, as the version is
- * installed, before it serves a request. A cluster that lost its breaker and caps is installed too,
- * so its targets return to rotation should they come back.
+ * The isolate's cluster health, owned by the isolate runtime: one tracker per cluster name (as the
+ * cluster's object is named), handed over to each config version once, as it is installed. Upstream
+ * health is a fact about the upstreams, not about one config version, so a publish never forgets
+ * which targets are ejected; a cluster the new version no longer has is forgotten (requests still
+ * on an older version end on the tracker they began on).
  */
-export function installClusterHealth(clusters: Iterable<CompiledCluster>): void {
-  for (const cluster of clusters) {
-    if (!installed.has(cluster) && (needsHealth(cluster) || trackers.has(cluster.name))) install(cluster);
+export class ClusterHealthRegistry {
+  #trackers = new Map<string, ClusterTracker>();
+  /** Each version's view, kept beside its compiled cluster, weakly: it goes with the version's last request. */
+  readonly #installed = new WeakMap<CompiledCluster, ClusterHealth>();
+
+  /**
+   * Hands the health over to a config version's clusters: call once, as the version is installed,
+   * before it serves a request. A cluster that lost its breaker and caps is installed too, so its
+   * targets return to rotation should they come back.
+   */
+  install(clusters: Iterable<CompiledCluster>): void {
+    const previous = this.#trackers;
+    const next = new Map<string, ClusterTracker>();
+    for (const cluster of clusters) {
+      const tracker = previous.get(cluster.name);
+      if (tracker !== undefined) next.set(cluster.name, tracker);
+      if (!this.#installed.has(cluster) && (needsHealth(cluster) || tracker !== undefined)) this.#installIn(next, cluster);
+    }
+    this.#trackers = next;
   }
-}
 
-/**
- * The health of `cluster` as its own config version sees it; null for a cluster with neither
- * breaker nor in-flight caps. A version that was never installed (a snapshot compiled outside the
- * snapshot cache) is installed on its first use.
- */
-export function clusterHealthFor(cluster: CompiledCluster): ClusterHealth | null {
-  if (!needsHealth(cluster)) return null;
-  return installed.get(cluster) ?? install(cluster);
-}
+  #installIn(trackers: Map<string, ClusterTracker>, cluster: CompiledCluster): ClusterHealth {
+    let tracker = trackers.get(cluster.name);
+    if (tracker === undefined) {
+      tracker = new ClusterTracker(cluster.name);
+      trackers.set(cluster.name, tracker);
+    }
+    const health = new ClusterHealth(cluster, tracker);
+    this.#installed.set(cluster, health);
+    return health;
+  }
 
-/** The tracker for a cluster name, if this isolate has one (admin reads). */
-export function existingClusterHealth(name: string): ClusterTracker | undefined {
-  return trackers.get(name);
+  /**
+   * The health of `cluster` as its own config version sees it; null for a cluster with neither
+   * breaker nor in-flight caps. A cluster of a version that was never installed (tests, tools) is
+   * installed on its own, leaving the other clusters as they are.
+   */
+  healthFor(cluster: CompiledCluster): ClusterHealth | null {
+    if (!needsHealth(cluster)) return null;
+    return this.#installed.get(cluster) ?? this.#installIn(this.#trackers, cluster);
+  }
+
+  /** The tracker for a cluster name, if the installed version has one (admin reads). */
+  tracker(name: string): ClusterTracker | undefined {
+    return this.#trackers.get(name);
+  }
 }

@@ -6,7 +6,7 @@
 
 import { readUpTo } from "../../lib/bounded-read.ts";
 import { MAX_JWKS_BYTES } from "./document.ts";
-import { type JwksSource, RemoteKeySet } from "./key-set.ts";
+import type { JwksSource } from "./key-set.ts";
 
 /** Cache API keys live under a reserved name that never resolves, so they cannot shadow a real URL. */
 const SHARED_CACHE_PREFIX = "https://jwks-cache.edgegate.invalid/?uri=";
@@ -69,20 +69,3 @@ export const platformJwksSource: JwksSource = {
     );
   },
 };
-
-/**
- * The isolate's key sets, one per JWKS URI. Module scope is deliberate: keys outlive config
- * versions (a publish must not make every isolate refetch every JWKS), and a key set holds only
- * public keys and timestamps, never anything about a request.
- */
-const keySets = new Map<string, RemoteKeySet>();
-
-/** The isolate's key set for `uri`, created on first use. */
-export function keySetFor(uri: string): RemoteKeySet {
-  let keySet = keySets.get(uri);
-  if (keySet === undefined) {
-    keySet = new RemoteKeySet(uri, platformJwksSource);
-    keySets.set(uri, keySet);
-  }
-  return keySet;
-}

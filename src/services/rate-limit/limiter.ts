@@ -1,7 +1,7 @@
 /**
  * One policy's limiter in one isolate: its backend, and in local-first mode the isolate's leases.
  */
-import type { CompiledRateLimit, PolicyLimiterLike } from "../../config/compile.ts";
+import type { CompiledRateLimit } from "../../config/compile.ts";
 import type { Bindings } from "../../env.ts";
 import { type Decision, failureOf } from "../../lib/rate-limit/decision.ts";
 import { LeasePool } from "../../lib/rate-limit/lease.ts";
@@ -19,7 +19,7 @@ export interface PolicyLimiterOptions {
 /** Keys a local-first policy holds leases for, per isolate. */
 const MAX_LEASED_KEYS = 10_000;
 
-export class PolicyLimiter implements PolicyLimiterLike {
+export class PolicyLimiter {
   readonly #options: PolicyLimiterOptions;
   readonly #backend: LimiterBackend;
   readonly #leases: LeasePool | null;

@@ -10,7 +10,8 @@ import { GatewayError } from "../../errors.ts";
 import { claimHeaderValue, findToken } from "../../lib/credentials.ts";
 import type { HeaderPairs } from "../../lib/headers.ts";
 import type { Identity } from "../../lib/identity.ts";
-import { apiKeyResolver } from "../../services/api-keys/resolver.ts";
+import type { JwtState, RouteRuntime } from "../../runtime/isolate-runtime.ts";
+import type { ApiKeyResolver } from "../../services/api-keys/resolver.ts";
 import { verifyJwt } from "./jwt.ts";
 
 const REALM = 'realm="edgegate"';
@@ -35,12 +36,18 @@ function unauthorized(auth: CompiledAuth, detail: string, invalidToken: boolean)
   });
 }
 
-async function identify(auth: CompiledAuth, request: Request, env: AppEnv["Bindings"], waitUntil: (p: Promise<unknown>) => void) {
+async function identify(
+  auth: CompiledAuth,
+  runtime: RouteRuntime,
+  request: Request,
+  env: AppEnv["Bindings"],
+  waitUntil: (p: Promise<unknown>) => void,
+) {
   const headers = request.headers;
   if (auth.apiKey) {
     const key = headers.get(auth.apiKey.header);
     if (key !== null) {
-      const resolved = await apiKeyResolver.resolve(env.CONFIG, key.trim(), auth.apiKey.cacheTtlMs);
+      const resolved = await (runtime.apiKeys as ApiKeyResolver).resolve(env.CONFIG, key.trim(), auth.apiKey.cacheTtlMs);
       if (resolved.kind === "unavailable") {
         throw new GatewayError("auth-unavailable", "API keys cannot be checked right now.", { "retry-after": "5" });
       }
@@ -59,7 +66,7 @@ async function identify(auth: CompiledAuth, request: Request, env: AppEnv["Bindi
   if (auth.jwt) {
     const found = findToken(auth.tokenSource, headers, request.url);
     if (found.kind === "token") {
-      const outcome = await verifyJwt(found.token, auth.jwt, waitUntil);
+      const outcome = await verifyJwt(found.token, auth.jwt, runtime.jwt as JwtState, waitUntil);
       if (outcome.kind === "unavailable") {
         throw new GatewayError("auth-unavailable", "The identity provider's keys cannot be loaded right now.", { "retry-after": "5" });
       }
@@ -76,7 +83,7 @@ export const authenticate = createMiddleware<AppEnv>(async function authenticate
 
   const record = c.get("record");
   record.auth = "refused";
-  const identity = await identify(auth, c.req.raw, c.env, (p) => c.executionCtx.waitUntil(p));
+  const identity = await identify(auth, c.get("routeRuntime"), c.req.raw, c.env, (p) => c.executionCtx.waitUntil(p));
   if (auth.scopes.length > 0 && !auth.scopes.every((scope) => identity.scopes.has(scope))) {
     const scope = auth.scopes.join(" ");
     throw new GatewayError("forbidden", "The credential lacks a scope this route requires.", {

@@ -8,6 +8,7 @@ import { errors, type JWSHeaderParameters, jwtVerify } from "jose";
 import type { CompiledJwtProvider } from "../../config/compile.ts";
 import { grantedScopes } from "../../lib/credentials.ts";
 import type { Identity } from "../../lib/identity.ts";
+import type { JwtState } from "../../runtime/isolate-runtime.ts";
 import type { KeyEntry } from "../../services/jwks/key-set.ts";
 
 export type JwtOutcome =
@@ -69,23 +70,24 @@ function reasonFor(error: unknown): string {
   return "The token is malformed.";
 }
 
-/** Verifies `token` against `provider`; the caller's `waitUntil` carries any JWKS fetch it starts. */
+/** Verifies `token` against `provider` with its isolate state (keys, verified tokens); the caller's `waitUntil` carries any JWKS fetch it starts. */
 export async function verifyJwt(
   token: string,
   provider: CompiledJwtProvider,
+  state: JwtState,
   waitUntil: (p: Promise<unknown>) => void,
 ): Promise<JwtOutcome> {
   if (token.length > provider.maxTokenBytes) return invalid("The token is too large.");
   if (!COMPACT_JWS.test(token)) return invalid("The token is malformed.");
 
   // With the cache off (tokenCacheSize 0) the digest would buy nothing: skip it.
-  const cache = provider.tokenCache;
+  const { keySet, tokenCache: cache } = state;
   const digest = cache.maxEntries > 0 ? await tokenDigest(token) : undefined;
   const now = Date.now();
   const cached = digest === undefined ? undefined : cache.get(digest, now);
   if (cached !== undefined && digest !== undefined) {
-    provider.keySet.maintain(provider.jwks, waitUntil);
-    if (provider.keySet.publishes(cached.key)) return { kind: "valid", identity: cached.identity };
+    keySet.maintain(provider.jwks, waitUntil);
+    if (keySet.publishes(cached.key)) return { kind: "valid", identity: cached.identity };
     cache.delete(digest);
   }
 
@@ -98,7 +100,7 @@ export async function verifyJwt(
     if (kid !== undefined && (typeof kid !== "string" || kid.length === 0 || kid.length > MAX_KID_LENGTH)) {
       keyOutcome = invalid("The token's key id (kid) is not valid.");
     } else {
-      const lookup = await provider.keySet.key(kid, alg as string, provider.jwks, waitUntil);
+      const lookup = await keySet.key(kid, alg as string, provider.jwks, waitUntil);
       if (lookup.kind === "key") {
         entry = lookup.entry;
         return lookup.key;

@@ -7,10 +7,10 @@
  */
 import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "../../env.ts";
-import { clusterHealthFor, unavailableError } from "../../services/breaker/cluster-health.ts";
+import { unavailableError } from "../../services/breaker/cluster-health.ts";
 
 export const breaker = createMiddleware<AppEnv>(async function breaker(c, next) {
-  const health = clusterHealthFor(c.get("cluster"));
+  const health = c.get("clusterRuntime").health;
   c.set("clusterHealth", health);
   if (health === null) return next();
 

@@ -30,6 +30,7 @@ import type { HeaderPairs } from "../../lib/headers.ts";
 import { count, countMax } from "../../lib/metrics.ts";
 import { withTimeout } from "../../lib/timeout.ts";
 import { upstreamHeadersFor } from "../../lib/upstream-headers.ts";
+import type { CoalesceState } from "../../runtime/isolate-runtime.ts";
 
 type CoalesceContext = Context<AppEnv>;
 
@@ -91,8 +92,8 @@ interface LeaderResult {
   leaderError: GatewayError | null;
 }
 
-function markPass(policy: CompiledCoalesce, key: string): void {
-  if (policy.passTtlMs > 0) policy.pass.set(key, true, Date.now() + policy.passTtlMs);
+function markPass(policy: CompiledCoalesce, state: CoalesceState, key: string): void {
+  if (policy.passTtlMs > 0) state.pass.set(key, true, Date.now() + policy.passTtlMs);
 }
 
 /** Sets the leader's response outright: Hono's setter would otherwise merge the old one's headers in. */
@@ -106,10 +107,12 @@ async function leaderCall(
   c: CoalesceContext,
   next: Next,
   policy: CompiledCoalesce,
+  state: CoalesceState,
   key: string,
   upstream: UpstreamView,
 ): Promise<LeaderResult> {
   c.set("responseReadInWorker", true);
+  c.set("wantsUpstreamHeaders", true);
   await next();
   const error = c.error;
   // The chain's errors were already answered by onError; followers get the same problem, their own id on it.
@@ -129,7 +132,7 @@ async function leaderCall(
   const said = c.get("upstreamHeaders") ?? response.headers;
   const unshareable = unshareableReason(response.status, said);
   if (unshareable !== null || (declared !== null && Number(declared) > policy.maxResponseBytes && c.req.method !== "HEAD")) {
-    markPass(policy, key);
+    markPass(policy, state, key);
     return { outcome: { kind: "alone" }, label: unshareable !== null ? "unshareable" : "tooLarge", leaderError: null };
   }
 
@@ -152,7 +155,7 @@ async function leaderCall(
       return { outcome, label: "failed", leaderError: failure };
     }
     if (buffered.kind === "too-large") {
-      markPass(policy, key);
+      markPass(policy, state, key);
       replaceResponse(c, buffered.response);
       return { outcome: { kind: "alone" }, label: "tooLarge", leaderError: null };
     }
@@ -177,6 +180,7 @@ async function lead(
   c: CoalesceContext,
   next: Next,
   policy: CompiledCoalesce,
+  state: CoalesceState,
   key: string,
   flight: Flight<CoalesceOutcome>,
   upstream: UpstreamView,
@@ -184,12 +188,12 @@ async function lead(
   count(policy.metrics.role.leader);
   // Stays as it is only if the chain itself threw: the followers then make their own calls.
   let result: LeaderResult = { outcome: { kind: "alone" }, label: "alone", leaderError: null };
-  const call = leaderCall(c, next, policy, key, upstream)
+  const call = leaderCall(c, next, policy, state, key, upstream)
     .then((done) => {
       result = done;
     })
     .finally(() => {
-      const followers = policy.flights.land(key, flight, result.outcome);
+      const followers = state.flights.land(key, flight, result.outcome);
       count(policy.metrics.call[result.label]);
       observeFollowers(policy, followers);
     });
@@ -240,14 +244,15 @@ export const coalesce = createMiddleware<AppEnv>(async function coalesce(c, next
   }
   const upstream = upstreamView(c);
   const key = await coalesceKey(c, policy, upstream);
-  if (policy.pass.get(key, Date.now()) !== undefined) {
+  const state = c.get("routeRuntime").coalesce as CoalesceState;
+  if (state.pass.get(key, Date.now()) !== undefined) {
     count(policy.metrics.role.pass);
     record.coalesce = "pass";
     return next();
   }
-  const joined = policy.flights.join(key);
+  const joined = state.flights.join(key);
   record.coalesce = joined.role;
-  if (joined.role === "leader") return lead(c, next, policy, key, joined.flight, upstream);
+  if (joined.role === "leader") return lead(c, next, policy, state, key, joined.flight, upstream);
   if (joined.role === "follower") return follow(c, next, policy, joined.flight, route.timeoutMs, upstream);
   count(policy.metrics.role.alone);
   return next();

@@ -9,6 +9,7 @@ import { type AppEnv, gatewaySettings } from "../../env.ts";
 import { GatewayError } from "../../errors.ts";
 import { isReservedPath, normalizePath, RESERVED_NAMESPACE } from "../../lib/path.ts";
 import { requestTargetProblem, urlAuthority } from "../../lib/request-target.ts";
+import type { RouteRuntime } from "../../runtime/isolate-runtime.ts";
 
 /** Methods the gateway proxies at all: the ones a route may name (no TRACE, no CONNECT). */
 const PROXIED_METHODS: ReadonlySet<string> = new Set(ROUTE_METHODS);
@@ -79,11 +80,12 @@ export const matchRoute = createMiddleware<AppEnv>(async function matchRoute(c, 
   }
 
   const settings = gatewaySettings(c.env);
-  const snapshot = await snapshotCache.get(
+  const version = await snapshotCache.serve(
     { kv: c.env.CONFIG, validation: settings.validation, refreshIntervalMs: settings.configRefreshIntervalMs },
     (p) => c.executionCtx.waitUntil(p),
   );
-  if (!snapshot) throw new GatewayError("config-unavailable", "The gateway has no valid configuration loaded.", { "retry-after": "5" });
+  if (!version) throw new GatewayError("config-unavailable", "The gateway has no valid configuration loaded.", { "retry-after": "5" });
+  const snapshot = version.snapshot;
   c.set("observability", snapshot.observability);
   const record = c.get("record");
   record.path = normalized.path;
@@ -95,10 +97,14 @@ export const matchRoute = createMiddleware<AppEnv>(async function matchRoute(c, 
     throw new GatewayError("method-not-allowed", `${method} is not allowed on this route.`, { allow: lookup.allow.join(", ") });
   }
 
-  record.routeId = lookup.payload.id;
-  record.cluster = lookup.payload.cluster.name;
-  c.set("route", lookup.payload);
-  c.set("cluster", lookup.payload.cluster);
+  const route = lookup.payload;
+  const runtime = version.routes[route.index] as RouteRuntime;
+  record.routeId = route.id;
+  record.cluster = route.cluster.name;
+  c.set("route", route);
+  c.set("routeRuntime", runtime);
+  c.set("cluster", route.cluster);
+  c.set("clusterRuntime", runtime.cluster);
   c.set("routeParams", lookup.params);
   c.set("normalizedPath", normalized.path);
   c.set("host", host);

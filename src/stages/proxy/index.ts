@@ -11,7 +11,9 @@ import { GatewayError } from "../../errors.ts";
 import type { Balancer } from "../../lib/balancer.ts";
 import { withoutQueryParam } from "../../lib/credentials.ts";
 import { downstreamResponse } from "../../lib/headers.ts";
+import type { RetryBudget } from "../../lib/retry-budget.ts";
 import { upstreamHeadersFor } from "../../lib/upstream-headers.ts";
+import type { ClusterRuntime } from "../../runtime/isolate-runtime.ts";
 import { type ClusterHealth, unavailableError } from "../../services/breaker/cluster-health.ts";
 import { type AttemptFailure, type AttemptResult, sendAttempt } from "./forward.ts";
 import { mirrorThis, startMirror } from "./mirror.ts";
@@ -102,6 +104,7 @@ export const proxy = createMiddleware<AppEnv>(async (c) => {
   const request = c.req.raw;
   const route = c.get("route");
   const cluster = c.get("cluster");
+  const { balancer } = c.get("clusterRuntime");
   const auth = route.auth;
 
   // A body an earlier stage read in full (idempotency) was held to the route's limit there. A
@@ -138,13 +141,15 @@ export const proxy = createMiddleware<AppEnv>(async (c) => {
     const declaredLength = buffered !== undefined ? String(buffered.byteLength) : request.headers.get("content-length");
     body = startMirror(
       route.mirror,
+      (c.get("routeRuntime").mirror as ClusterRuntime).balancer,
       { method, pathAndQuery, headers, body, declaredLength, bodyStopped: watched?.stopped ?? null },
       (work) => c.executionCtx.waitUntil(work),
     );
   }
   const deadline = Date.now() + route.timeoutMs;
   const retry = route.retry !== null && body === null && IDEMPOTENT.has(method) ? route.retry : null;
-  retry?.budget.recordRequest();
+  const budget = retry === null ? null : (c.get("routeRuntime").retryBudget as RetryBudget);
+  budget?.recordRequest();
 
   const health = c.get("clusterHealth");
   const record = c.get("record");
@@ -153,7 +158,7 @@ export const proxy = createMiddleware<AppEnv>(async (c) => {
   for (let attempt = 0; ; attempt++) {
     const now = Date.now();
     // A fresh target first; when every routable one has been tried, a tried one again.
-    const targetIndex = pickTarget(cluster.balancer, health, tried, now);
+    const targetIndex = pickTarget(balancer, health, tried, now);
     if (targetIndex === -1) {
       if (attempt > 0) break;
       throw unavailableError((health as ClusterHealth).refusal(now));
@@ -161,7 +166,7 @@ export const proxy = createMiddleware<AppEnv>(async (c) => {
     tried.add(targetIndex);
     const target = cluster.targets[targetIndex] as CompiledTarget;
 
-    cluster.balancer.started(targetIndex);
+    balancer.started(targetIndex);
     const lease = health?.begin(targetIndex) ?? null;
     const result = await sendAttempt(cluster, {
       target,
@@ -172,7 +177,7 @@ export const proxy = createMiddleware<AppEnv>(async (c) => {
       deadline,
       bodyReadInWorker: c.get("responseReadInWorker") === true,
       bodyStopped: watched?.stopped ?? null,
-    }).finally(() => cluster.balancer.finished(targetIndex));
+    }).finally(() => balancer.finished(targetIndex));
     const end = Date.now();
     record.target = target.key;
     record.attempts = attempt + 1;
@@ -196,14 +201,14 @@ export const proxy = createMiddleware<AppEnv>(async (c) => {
     const mayRetry = retry !== null && attempt < retry.attempts && Date.now() < deadline && pickable(cluster, health, Date.now());
     if (result.kind === "response") {
       const { response, body: responseBody } = result;
-      if (!(mayRetry && retriableStatus(retry.on, response.status) && retry.budget.tryRetry())) {
-        if (route.coalesce !== null) c.set("upstreamHeaders", response.headers);
+      if (!(mayRetry && retriableStatus(retry.on, response.status) && (budget as RetryBudget).tryRetry())) {
+        if (c.get("wantsUpstreamHeaders") === true) c.set("upstreamHeaders", response.headers);
         return downstreamResponse(response, responseBody, c.get("requestId"));
       }
       await responseBody?.cancel();
     } else {
       lastFailure = result.failure;
-      if (!(mayRetry && retriableFailure(retry.on, result.failure) && retry.budget.tryRetry())) break;
+      if (!(mayRetry && retriableFailure(retry.on, result.failure) && (budget as RetryBudget).tryRetry())) break;
     }
     const pause = Math.min(backoffMs(retry, attempt + 1), deadline - Date.now());
     if (pause > 0) await new Promise((resolve) => setTimeout(resolve, pause));

@@ -6,6 +6,7 @@
  * mirror's limit: the copy tees the stream, which holds at most that much for the slower reader.
  */
 import type { CompiledMirror, CompiledTarget } from "../../config/compile.ts";
+import type { Balancer } from "../../lib/balancer.ts";
 import { count } from "../../lib/metrics.ts";
 
 export interface MirroredRequest {
@@ -23,9 +24,14 @@ export function mirrorThis(mirror: CompiledMirror, random: number): boolean {
   return random * 10_000 < mirror.basisPoints;
 }
 
-async function sendCopy(mirror: CompiledMirror, request: MirroredRequest, body: ReadableStream<Uint8Array> | null): Promise<void> {
+async function sendCopy(
+  mirror: CompiledMirror,
+  balancer: Balancer,
+  request: MirroredRequest,
+  body: ReadableStream<Uint8Array> | null,
+): Promise<void> {
   const cluster = mirror.cluster;
-  const index = cluster.balancer.pick();
+  const index = balancer.pick();
   const target = cluster.targets[index] as CompiledTarget;
   try {
     // Marked, so the mirror can tell copies from real traffic (and never acts on them twice).
@@ -55,11 +61,12 @@ async function sendCopy(mirror: CompiledMirror, request: MirroredRequest, body: 
  */
 export function startMirror(
   mirror: CompiledMirror,
+  balancer: Balancer,
   request: MirroredRequest,
   background: (work: Promise<unknown>) => void,
 ): ReadableStream<Uint8Array> | null {
   if (request.body === null) {
-    background(sendCopy(mirror, request, null));
+    background(sendCopy(mirror, balancer, request, null));
     return null;
   }
   const declared = request.declaredLength === null ? Number.NaN : Number(request.declaredLength);
@@ -68,6 +75,6 @@ export function startMirror(
     return request.body;
   }
   const [primary, copy] = request.body.tee();
-  background(sendCopy(mirror, request, copy));
+  background(sendCopy(mirror, balancer, request, copy));
   return primary;
 }

@@ -14,7 +14,7 @@ import { count } from "../../lib/metrics.ts";
 import type { Decision } from "../../lib/rate-limit/decision.ts";
 import { rateLimitItem, retryAfterSeconds } from "../../lib/rate-limit/fields.ts";
 import { rateLimitKey } from "../../lib/rate-limit/key.ts";
-import { limiterFor } from "../../services/rate-limit/limiter.ts";
+import type { LimiterCell } from "../../runtime/isolate-runtime.ts";
 
 /** One log line per policy and event kind per this many ms: a limit under attack must not flood the logs. */
 const LOG_INTERVAL_MS = 10_000;
@@ -31,11 +31,9 @@ function logThrottled(metric: string, now: number, event: () => { event: string;
   lastLogged.set(metric, { at: now, suppressed: 0 });
 }
 
-function decide(policy: CompiledRateLimit, key: string | Promise<string>, c: Context<AppEnv>): Decision | Promise<Decision> {
+function decide(cell: LimiterCell, key: string | Promise<string>, c: Context<AppEnv>): Decision | Promise<Decision> {
   const background = (work: Promise<unknown>) => c.executionCtx.waitUntil(work);
-  // Bound on first use: bindings arrive with requests, and the env object lives as long as the isolate.
-  policy.limiter ??= limiterFor(policy, c.env);
-  const limiter = policy.limiter;
+  const limiter = cell.bind(c.env);
   if (typeof key === "string") return limiter.check(key, background);
   return key.then((k) => limiter.check(k, background));
 }
@@ -54,8 +52,10 @@ export const rateLimit = createMiddleware<AppEnv>(async function rateLimit(c, ne
   let unavailable: CompiledRateLimit | null = null;
   // In order, stopping at the first refusal: a request the per-second burst refuses does not eat
   // into the daily quota after it. Local-first policies answer synchronously in the steady state.
-  for (const policy of policies) {
-    const pending = decide(policy, rateLimitKey(policy.keyParts, headers, identity), c);
+  const limiters = c.get("routeRuntime").limiters;
+  for (let i = 0; i < policies.length; i++) {
+    const policy = policies[i] as CompiledRateLimit;
+    const pending = decide(limiters[i] as LimiterCell, rateLimitKey(policy.keyParts, headers, identity), c);
     const decision = pending instanceof Promise ? await pending : pending;
     const now = Date.now();
     if (decision.kind === "allowed") {

@@ -10,6 +10,7 @@ import type { AppEnv } from "../../env.ts";
 import { cookieValue } from "../../lib/credentials.ts";
 import { count } from "../../lib/metrics.ts";
 import { BUCKETS, bucketOf, sideOf, stickyValue } from "../../lib/split.ts";
+import type { ClusterRuntime } from "../../runtime/isolate-runtime.ts";
 
 function overridden(plan: CompiledSplit, headers: Headers): number {
   const override = plan.override;
@@ -35,6 +36,7 @@ export const split = createMiddleware<AppEnv>(async function split(c, next) {
   const cluster = plan.sides[side] as CompiledCluster;
   count((plan.metrics[side] as Record<typeof how, string>)[how]);
   c.set("cluster", cluster);
+  c.set("clusterRuntime", c.get("routeRuntime").splitSides[side] as ClusterRuntime);
   const record = c.get("record");
   record.cluster = cluster.name;
   record.split = how;
