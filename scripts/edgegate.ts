@@ -23,8 +23,9 @@ import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { type ConfigChange, diffConfigs } from "../src/config/diff.ts";
 import { exposureWarnings } from "../src/config/exposure.ts";
-import { type ConfigIssue, parseConfig } from "../src/config/schema.ts";
+import { parseConfig } from "../src/config/schema.ts";
 import { publishConfig } from "../src/config/store.ts";
+import type { ConfigIssue } from "../src/lib/config/fields.ts";
 import { createApiKey, revokeApiKey } from "../src/services/api-keys/store.ts";
 import { wranglerKv } from "./lib/wrangler-kv.ts";
 

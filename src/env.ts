@@ -2,14 +2,16 @@
  * Bindings and variables of the Worker, read and validated once per isolate.
  */
 
-import type { CompiledCluster, CompiledObservability, CompiledRoute } from "./config/compile.ts";
-import type { ConfigValidationOptions } from "./config/schema.ts";
+import type { CompiledRoute } from "./config/compile.ts";
 import type { ClusterBreaker } from "./durable-objects/cluster-breaker.ts";
 import type { ConfigPublisher } from "./durable-objects/config-publisher.ts";
 import type { IdempotencyStore } from "./durable-objects/idempotency-store.ts";
 import type { RateLimiter } from "./durable-objects/rate-limiter.ts";
+import type { CompiledCluster } from "./lib/cluster/config.ts";
+import type { ConfigValidationOptions } from "./lib/config/fields.ts";
 import type { HeaderPairs } from "./lib/headers.ts";
 import type { Identity } from "./lib/identity.ts";
+import type { CompiledObservability } from "./lib/observability/config.ts";
 import type { RequestRecord } from "./lib/request-record.ts";
 import type { RouteLookup } from "./lib/route-table.ts";
 import type { ClusterRuntime, RouteRuntime } from "./runtime/isolate-runtime.ts";

@@ -6,18 +6,7 @@ import { Hono } from "hono";
 import type { AppEnv } from "./env.ts";
 import { GatewayError, problemResponse } from "./errors.ts";
 import { errorFields, log } from "./lib/log.ts";
-import { adminAuth, clusterStatus, metrics } from "./routes/admin.ts";
-import {
-  editEntry,
-  getConfig,
-  getEntry,
-  getVersion,
-  listVersions,
-  publishConfigDocument,
-  rollback,
-  validateConfig,
-} from "./routes/admin-config.ts";
-import { statusPage } from "./routes/admin-page.ts";
+import { admin } from "./routes/admin/index.ts";
 import { health } from "./routes/health.ts";
 import { authenticate } from "./stages/authenticate/index.ts";
 import { breaker } from "./stages/breaker/index.ts";
@@ -35,22 +24,8 @@ const app = new Hono<AppEnv>();
 app.use(observe);
 app.use(requestId);
 app.get("/__gateway/health", health);
-app.use("/__gateway/admin/*", adminAuth);
-app.get("/__gateway/admin/metrics", metrics);
-app.get("/__gateway/admin/clusters/:name", clusterStatus);
-app.get("/__gateway/admin/", statusPage);
-app.get("/__gateway/admin/config", getConfig);
-app.put("/__gateway/admin/config", publishConfigDocument);
-app.post("/__gateway/admin/config/validate", validateConfig);
-app.get("/__gateway/admin/config/versions", listVersions);
-app.get("/__gateway/admin/config/versions/:version", getVersion);
-app.post("/__gateway/admin/config/rollback", rollback);
-app.get("/__gateway/admin/config/routes/:name", getEntry("route"));
-app.put("/__gateway/admin/config/routes/:name", editEntry("route", "put"));
-app.delete("/__gateway/admin/config/routes/:name", editEntry("route", "delete"));
-app.get("/__gateway/admin/config/clusters/:name", getEntry("cluster"));
-app.put("/__gateway/admin/config/clusters/:name", editEntry("cluster", "put"));
-app.delete("/__gateway/admin/config/clusters/:name", editEntry("cluster", "delete"));
+// Mounted with the trailing slash: the status page is /__gateway/admin/, as it always was.
+app.route("/__gateway/admin/", admin);
 // The gateway's own namespace: never proxied, whatever the routes say.
 app.all("/__gateway/*", () => {
   throw new GatewayError("route-not-found");

@@ -14,9 +14,10 @@
 
 import { Hono } from "hono";
 import { exportJWK, generateKeyPair, SignJWT } from "jose";
-import { type CompiledJwtProvider, compileConfig } from "../../src/config/compile.ts";
+import { compileConfig } from "../../src/config/compile.ts";
 import { parseConfig } from "../../src/config/schema.ts";
 import type { AppEnv } from "../../src/env.ts";
+import type { CompiledJwtProvider } from "../../src/lib/auth/config.ts";
 import { ExpiringLru } from "../../src/lib/expiring-lru.ts";
 import { newRequestRecord } from "../../src/lib/request-record.ts";
 import { IsolateRuntime, type JwtState, type RouteRuntime } from "../../src/runtime/isolate-runtime.ts";

@@ -20,9 +20,9 @@ import {
   STATUS_CODES,
 } from "node:http";
 import { connect, type Socket } from "node:net";
-import { ROUTE_METHODS } from "../../src/config/schema.ts";
 import { type ProblemCode, problemResponse } from "../../src/errors.ts";
 import { isAuthority } from "../../src/lib/request-target.ts";
+import { ROUTE_METHODS } from "../../src/lib/routing/config.ts";
 
 /**
  * RFC 9110 section 7.6.1: hop-by-hop fields belong to one connection and are not forwarded.

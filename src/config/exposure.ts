@@ -15,7 +15,9 @@
  *
  * Pure: a validated config in, warnings out. Run at validate and publish time, never per request.
  */
-import { type ConfigIssue, type GatewayConfig, ROUTE_METHODS, type RouteConfig } from "./schema.ts";
+import type { ConfigIssue } from "../lib/config/fields.ts";
+import { ROUTE_METHODS } from "../lib/routing/config.ts";
+import type { GatewayConfig, RouteConfig } from "./schema.ts";
 
 type Segment = { literal: string } | { param: true };
 

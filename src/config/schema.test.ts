@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { type ConfigIssue, parseConfig } from "./schema.ts";
+import type { ConfigIssue } from "../lib/config/fields.ts";
+import { parseConfig } from "./schema.ts";
 
 const strict = { allowPrivateUpstreams: false };
 const dev = { allowPrivateUpstreams: true };

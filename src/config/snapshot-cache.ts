@@ -5,10 +5,10 @@
  * request keeps the snapshot (and the runtime handles) it started with.
  */
 
+import type { ConfigValidationOptions } from "../lib/config/fields.ts";
 import { errorFields, type LogLine, log } from "../lib/log.ts";
 import { type InstalledVersion, IsolateRuntime } from "../runtime/isolate-runtime.ts";
 import { compileConfig, type Snapshot } from "./compile.ts";
-import type { ConfigValidationOptions } from "./schema.ts";
 import { type ConfigKv, readCurrentConfig } from "./store.ts";
 
 /** A refresh that has not finished in this long is presumed lost and may be started again. */

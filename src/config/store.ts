@@ -3,8 +3,10 @@
  * key naming the current version. Writers put the version first and the pointer last, so a reader
  * never sees a pointer to a version that is not there yet.
  */
+
+import type { ConfigIssue, ConfigValidationOptions } from "../lib/config/fields.ts";
 import { sha256Hex } from "../lib/digest.ts";
-import { type ConfigIssue, type ConfigValidationOptions, type GatewayConfig, parseConfig } from "./schema.ts";
+import { type GatewayConfig, parseConfig } from "./schema.ts";
 
 export const CONFIG_POINTER_KEY = "config/current";
 

@@ -8,9 +8,10 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { exposureWarnings } from "../config/exposure.ts";
-import { type ConfigIssue, type ConfigValidationOptions, parseConfig } from "../config/schema.ts";
+import { parseConfig } from "../config/schema.ts";
 import { pointTo, readPointer, readVersionDocument, storeVersion } from "../config/store.ts";
 import { type Bindings, gatewaySettings } from "../env.ts";
+import type { ConfigIssue, ConfigValidationOptions } from "../lib/config/fields.ts";
 
 /** What the caller believes is current: a version, nothing yet (first publish), or anything (no check). */
 export type Expectation = { kind: "version"; version: string } | { kind: "none" } | { kind: "any" };

@@ -1,12 +1,12 @@
 /**
  * IdempotencyStore: one object per route, caller and Idempotency-Key, holding that key's record. A
- * thin RPC shell over the pure rules (lib/idempotency.ts): each call reads, decides and writes with
+ * thin RPC shell over the pure rules (lib/idempotency/record.ts): each call reads, decides and writes with
  * the synchronous SQLite-backed `kv` API, so two duplicates racing for the key cannot both win. An
  * alarm deletes the record when it expires.
  */
 import { DurableObject } from "cloudflare:workers";
 import type { Bindings } from "../env.ts";
-import { type Begin, begin, complete, type KeyRecord, type StoredAnswer } from "../lib/idempotency.ts";
+import { type Begin, begin, complete, type KeyRecord, type StoredAnswer } from "../lib/idempotency/record.ts";
 
 const RECORD = "record";
 

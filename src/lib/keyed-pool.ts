@@ -35,7 +35,9 @@ export class KeyedPool<T> {
         return value;
       },
       commit: () => {
-        if (committed) return;
+        // Once, and only over the version it started from: a hand-over overtaken by a newer
+        // committed one is stale, and committing it would bring back what the newer one released.
+        if (committed || this.#live !== previous) return;
         committed = true;
         this.#live = next;
       },
@@ -47,6 +49,6 @@ export class KeyedPool<T> {
 export interface PoolHandOver<T> {
   /** The object kept under `key`: the previous version's, or `create()` for a key it did not have. */
   take(key: string, create: () => T): T;
-  /** Makes the taken keys the installed set and releases the others. */
+  /** Makes the taken keys the installed set and releases the others; a no-op once a newer hand-over was committed. */
   commit(): void;
 }

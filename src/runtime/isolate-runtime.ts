@@ -9,17 +9,22 @@
  * keep the objects they started with). Each route's handles are resolved then, so a request
  * reaches them with one array read and no lookup by name.
  */
-import type { CompiledCluster, CompiledJwtProvider, CompiledRateLimit, CompiledRoute, Snapshot, VerifiedToken } from "../config/compile.ts";
+
+import type { CompiledRoute, Snapshot } from "../config/compile.ts";
 import type { Bindings } from "../env.ts";
+import type { CompiledJwtProvider } from "../lib/auth/config.ts";
 import { type Balancer, LeastInFlight, WeightedRoundRobin } from "../lib/balancer.ts";
+import type { CompiledCluster } from "../lib/cluster/config.ts";
 import { FlightTable } from "../lib/coalesce/flights.ts";
 import type { CoalesceOutcome } from "../lib/coalesce/outcome.ts";
 import { ExpiringLru } from "../lib/expiring-lru.ts";
+import type { Identity } from "../lib/identity.ts";
 import { KeyedPool } from "../lib/keyed-pool.ts";
-import { RetryBudget } from "../lib/retry-budget.ts";
+import type { CompiledRateLimit } from "../lib/rate-limit/config.ts";
+import { RetryBudget } from "../lib/retry/budget.ts";
 import { ApiKeyResolver } from "../services/api-keys/resolver.ts";
 import { type ClusterHealth, ClusterHealthRegistry, type ClusterTracker } from "../services/breaker/cluster-health.ts";
-import { type JwksSource, RemoteKeySet } from "../services/jwks/key-set.ts";
+import { type JwksSource, type KeyEntry, RemoteKeySet } from "../services/jwks/key-set.ts";
 import { platformJwksSource } from "../services/jwks/source.ts";
 import { limiterFor, type PolicyLimiter } from "../services/rate-limit/limiter.ts";
 
@@ -58,6 +63,14 @@ export class LimiterCell {
 export interface CoalesceState {
   flights: FlightTable<CoalesceOutcome>;
   pass: ExpiringLru<string, true>;
+}
+
+/** A token that passed verification, remembered until its exp (never longer). */
+export interface VerifiedToken {
+  /** Built once at verification: a cache hit hands it on as it is. */
+  identity: Identity;
+  /** The key that verified it: the cached result is dropped once the key is no longer published. */
+  key: KeyEntry;
 }
 
 /** A JWT provider's keys, and the tokens it verified (by the token's SHA-256, until their exp). */

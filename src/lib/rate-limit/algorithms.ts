@@ -4,7 +4,10 @@
  * scripts (epoch-aligned windows, discrete token-bucket refills), so a policy means the same on
  * either backend; one difference is deliberate: a lease may be granted in part (see `take`).
  */
-import type { RateLimitAlgorithm } from "../../config/schema.ts";
+
+/** The counting algorithms a policy may name. */
+export const RATE_LIMIT_ALGORITHMS = ["fixed-window", "sliding-window", "token-bucket"] as const;
+export type RateLimitAlgorithm = (typeof RATE_LIMIT_ALGORITHMS)[number];
 
 /** A policy's arithmetic, in milliseconds. */
 export interface LimitSpec {

@@ -4,10 +4,11 @@
  * over once per version, by key.
  */
 import { describe, expect, it } from "vitest";
-import { type CompiledCluster, compileConfig } from "../../config/compile.ts";
+import { compileConfig } from "../../config/compile.ts";
 import { type GatewayConfigInput, parseConfig } from "../../config/schema.ts";
 import type { BreakerReport, ClusterBreaker } from "../../durable-objects/cluster-breaker.ts";
 import type { BreakerView } from "../../lib/breaker/state.ts";
+import type { CompiledCluster } from "../../lib/cluster/config.ts";
 import { type ClusterHealth, ClusterHealthRegistry } from "./cluster-health.ts";
 
 const A = "https://a.example";

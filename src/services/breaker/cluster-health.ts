@@ -7,11 +7,13 @@
  * cannot be reached, the isolate carries on from the object's last view, judged further by its own
  * copy of the same state machine fed with its own outcomes.
  */
-import type { CompiledBreaker, CompiledCluster } from "../../config/compile.ts";
+
 import type { BreakerReport, ClusterBreaker } from "../../durable-objects/cluster-breaker.ts";
 import { GatewayError } from "../../errors.ts";
+import type { CompiledBreaker } from "../../lib/breaker/config.ts";
 import { LATENCY_BUCKETS, latencyBucket, sparseOf } from "../../lib/breaker/latency.ts";
 import { type BreakerView, ClusterBreakerState, type OutcomeReport, type ProbeResult } from "../../lib/breaker/state.ts";
+import type { CompiledCluster } from "../../lib/cluster/config.ts";
 import { log } from "../../lib/log.ts";
 import { count, metricKey } from "../../lib/metrics.ts";
 import { withTimeout } from "../../lib/timeout.ts";

@@ -1,6 +1,7 @@
 import { exportJWK, generateKeyPair, type JWK } from "jose";
 import { beforeAll, describe, expect, it } from "vitest";
-import { type JwksSettings, type JwksSource, RemoteKeySet } from "./key-set.ts";
+import type { JwksSettings } from "../../lib/auth/config.ts";
+import { type JwksSource, RemoteKeySet } from "./key-set.ts";
 
 const settings: JwksSettings = { cacheMaxAgeMs: 600_000, cooldownMs: 30_000, maxStaleMs: 3_600_000, timeoutMs: 1_000 };
 

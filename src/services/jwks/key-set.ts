@@ -11,16 +11,10 @@
  * request that awaited it).
  */
 import { importJWK } from "jose";
+import type { JwksSettings } from "../../lib/auth/config.ts";
 import { type LogLine, log as writeLog } from "../../lib/log.ts";
 import { withTimeout } from "../../lib/timeout.ts";
 import { keyFitsAlgorithm, type PublicJwk, parseJwks } from "./document.ts";
-
-export interface JwksSettings {
-  cacheMaxAgeMs: number;
-  cooldownMs: number;
-  maxStaleMs: number;
-  timeoutMs: number;
-}
 
 /** Where documents come from: the identity provider, and a cache shared by the isolates of a location. */
 export interface JwksSource {

@@ -1,8 +1,9 @@
 /**
  * One policy's limiter in one isolate: its backend, and in local-first mode the isolate's leases.
  */
-import type { CompiledRateLimit } from "../../config/compile.ts";
+
 import type { Bindings } from "../../env.ts";
+import type { CompiledRateLimit } from "../../lib/rate-limit/config.ts";
 import { type Decision, failureOf } from "../../lib/rate-limit/decision.ts";
 import { LeasePool } from "../../lib/rate-limit/lease.ts";
 import type { LimiterBackend } from "./backend.ts";

@@ -4,9 +4,9 @@
  * without `auth` pass straight through.
  */
 import { createMiddleware } from "hono/factory";
-import type { CompiledAuth } from "../../config/compile.ts";
 import type { AppEnv } from "../../env.ts";
 import { GatewayError } from "../../errors.ts";
+import type { CompiledAuth } from "../../lib/auth/config.ts";
 import { claimHeaderValue, findToken } from "../../lib/credentials.ts";
 import type { HeaderPairs } from "../../lib/headers.ts";
 import type { Identity } from "../../lib/identity.ts";

@@ -5,7 +5,7 @@
  * never the token, never jose's message.
  */
 import { errors, type JWSHeaderParameters, jwtVerify } from "jose";
-import type { CompiledJwtProvider } from "../../config/compile.ts";
+import type { CompiledJwtProvider } from "../../lib/auth/config.ts";
 import { grantedScopes } from "../../lib/credentials.ts";
 import type { Identity } from "../../lib/identity.ts";
 import type { JwtState } from "../../runtime/isolate-runtime.ts";

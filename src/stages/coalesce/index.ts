@@ -18,10 +18,10 @@
  */
 import type { Context, Next } from "hono";
 import { createMiddleware } from "hono/factory";
-import type { CompiledCoalesce } from "../../config/compile.ts";
 import type { AppEnv } from "../../env.ts";
 import { GatewayError } from "../../errors.ts";
 import { bufferResponse } from "../../lib/buffer.ts";
+import type { CompiledCoalesce } from "../../lib/coalesce/config.ts";
 import type { Flight } from "../../lib/coalesce/flights.ts";
 import { credentialDigest, credentialMaterial, requestKey } from "../../lib/coalesce/key.ts";
 import type { CoalesceOutcome } from "../../lib/coalesce/outcome.ts";

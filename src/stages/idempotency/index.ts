@@ -8,13 +8,13 @@
  */
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
-import type { CompiledIdempotency } from "../../config/compile.ts";
 import type { AppEnv } from "../../env.ts";
 import { GatewayError } from "../../errors.ts";
 import { bufferResponse, bufferUpTo } from "../../lib/buffer.ts";
 import { sha256Hex } from "../../lib/digest.ts";
 import type { HeaderPairs } from "../../lib/headers.ts";
-import { type Begin, parseIdempotencyKey, type StoredAnswer } from "../../lib/idempotency.ts";
+import type { CompiledIdempotency } from "../../lib/idempotency/config.ts";
+import { type Begin, parseIdempotencyKey, type StoredAnswer } from "../../lib/idempotency/record.ts";
 import { count } from "../../lib/metrics.ts";
 import { withTimeout } from "../../lib/timeout.ts";
 

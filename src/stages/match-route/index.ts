@@ -3,12 +3,12 @@
  * The normalized path is what later stages forward, so the upstream sees the path that matched.
  */
 import { createMiddleware } from "hono/factory";
-import { ROUTE_METHODS } from "../../config/schema.ts";
 import { snapshotCache } from "../../config/snapshot-cache.ts";
 import { type AppEnv, gatewaySettings } from "../../env.ts";
 import { GatewayError } from "../../errors.ts";
 import { isReservedPath, normalizePath, RESERVED_NAMESPACE } from "../../lib/path.ts";
 import { requestTargetProblem, urlAuthority } from "../../lib/request-target.ts";
+import { ROUTE_METHODS } from "../../lib/routing/config.ts";
 import type { RouteRuntime } from "../../runtime/isolate-runtime.ts";
 
 /** Methods the gateway proxies at all: the ones a route may name (no TRACE, no CONNECT). */

@@ -5,10 +5,10 @@
  * config asks for it.
  */
 import { createMiddleware } from "hono/factory";
-import { responseCounterKeys } from "../../config/compile.ts";
 import type { AppEnv } from "../../env.ts";
 import { log } from "../../lib/log.ts";
 import { count } from "../../lib/metrics.ts";
+import { responseCounterKeys } from "../../lib/observability/config.ts";
 import { accessLogLine, dataPoint, newRequestRecord, sampled, serverTiming } from "../../lib/request-record.ts";
 import { metricsSink } from "../../services/metrics/sink.ts";
 

@@ -2,7 +2,7 @@
  * One upstream attempt: the fetch with its per-attempt timeouts, classified into a response or a
  * failure the retry logic understands. Knows nothing about routes or retries.
  */
-import type { CompiledCluster, CompiledTarget } from "../../config/compile.ts";
+import type { CompiledCluster, CompiledTarget } from "../../lib/cluster/config.ts";
 
 /**
  * Why an attempt brought no usable response: the upstream refused or reset (`connect-failure`),

@@ -4,14 +4,14 @@
  * and within the route's attempts, deadline and retry budget.
  */
 import { createMiddleware } from "hono/factory";
-import type { CompiledCluster, CompiledRetry, CompiledTarget } from "../../config/compile.ts";
-import type { RetryOn } from "../../config/schema.ts";
 import type { AppEnv } from "../../env.ts";
 import { GatewayError } from "../../errors.ts";
 import type { Balancer } from "../../lib/balancer.ts";
+import type { CompiledCluster, CompiledTarget } from "../../lib/cluster/config.ts";
 import { withoutQueryParam } from "../../lib/credentials.ts";
 import { downstreamResponse } from "../../lib/headers.ts";
-import type { RetryBudget } from "../../lib/retry-budget.ts";
+import type { RetryBudget } from "../../lib/retry/budget.ts";
+import type { CompiledRetry, RetryOn } from "../../lib/retry/config.ts";
 import { upstreamHeadersFor } from "../../lib/upstream-headers.ts";
 import type { ClusterRuntime } from "../../runtime/isolate-runtime.ts";
 import { type ClusterHealth, unavailableError } from "../../services/breaker/cluster-health.ts";

@@ -5,9 +5,11 @@
  * cluster's breaker. A request body is copied only when its declared length is within the
  * mirror's limit: the copy tees the stream, which holds at most that much for the slower reader.
  */
-import type { CompiledMirror, CompiledTarget } from "../../config/compile.ts";
+
 import type { Balancer } from "../../lib/balancer.ts";
+import type { CompiledTarget } from "../../lib/cluster/config.ts";
 import { count } from "../../lib/metrics.ts";
+import type { CompiledMirror } from "../../lib/mirror/config.ts";
 
 export interface MirroredRequest {
   method: string;

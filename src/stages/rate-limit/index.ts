@@ -6,11 +6,11 @@
  */
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
-import type { CompiledRateLimit } from "../../config/compile.ts";
 import type { AppEnv } from "../../env.ts";
 import { GatewayError } from "../../errors.ts";
 import { log } from "../../lib/log.ts";
 import { count } from "../../lib/metrics.ts";
+import type { CompiledRateLimit } from "../../lib/rate-limit/config.ts";
 import type { Decision } from "../../lib/rate-limit/decision.ts";
 import { rateLimitItem, retryAfterSeconds } from "../../lib/rate-limit/fields.ts";
 import { rateLimitKey } from "../../lib/rate-limit/key.ts";

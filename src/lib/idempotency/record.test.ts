@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { begin, complete, parseIdempotencyKey, type StoredAnswer } from "./idempotency.ts";
+import { begin, complete, parseIdempotencyKey, type StoredAnswer } from "./record.ts";
 
 const answer: StoredAnswer = {
   status: 201,

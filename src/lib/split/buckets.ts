@@ -4,9 +4,9 @@
  * bucket, so a caller stays on its side, and raising a share (1% to 10%) only moves callers onto
  * the new side, never back.
  */
-import { cookieValue } from "./credentials.ts";
-import type { Identity } from "./identity.ts";
-import { type KeyPart, keyPartValue } from "./rate-limit/key.ts";
+import { cookieValue } from "../credentials.ts";
+import type { Identity } from "../identity.ts";
+import { type KeyPart, keyPartValue } from "../rate-limit/key.ts";
 
 export const BUCKETS = 10_000;
 

@@ -6,14 +6,14 @@
 import type { Context } from "hono";
 import { html } from "hono/html";
 import type { HtmlEscapedString } from "hono/utils/html";
-import type { CompiledCluster } from "../config/compile.ts";
-import { type GatewayConfig, parseConfig } from "../config/schema.ts";
-import { snapshotCache } from "../config/snapshot-cache.ts";
-import { readVersionDocument } from "../config/store.ts";
-import { type AppEnv, gatewaySettings } from "../env.ts";
-import type { TargetStatus } from "../lib/breaker/state.ts";
-import { counterSnapshot } from "../lib/metrics.ts";
-import { withTimeout } from "../lib/timeout.ts";
+import { type GatewayConfig, parseConfig } from "../../config/schema.ts";
+import { snapshotCache } from "../../config/snapshot-cache.ts";
+import { readVersionDocument } from "../../config/store.ts";
+import { type AppEnv, gatewaySettings } from "../../env.ts";
+import type { TargetStatus } from "../../lib/breaker/state.ts";
+import type { CompiledCluster } from "../../lib/cluster/config.ts";
+import { counterSnapshot } from "../../lib/metrics.ts";
+import { withTimeout } from "../../lib/timeout.ts";
 
 type Html = HtmlEscapedString | Promise<HtmlEscapedString>;
 

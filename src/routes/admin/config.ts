@@ -9,17 +9,17 @@
  * or `If-Match: *` to publish over whatever is current. A write with none of them gets 428.
  */
 import type { Context } from "hono";
-import { diffConfigs } from "../config/diff.ts";
-import { deleteCluster, deleteRoute, type EditResult, findCluster, findRoute, putCluster, putRoute } from "../config/edit.ts";
-import { exposureWarnings } from "../config/exposure.ts";
-import { parseConfig } from "../config/schema.ts";
-import { readPointer, readVersionDocument } from "../config/store.ts";
-import type { Expectation, PublishAction, PublishOutcome, VersionEntry } from "../durable-objects/config-publisher.ts";
-import { type AppEnv, gatewaySettings } from "../env.ts";
-import { GatewayError } from "../errors.ts";
-import { readUpTo } from "../lib/bounded-read.ts";
-import { type JsonDocumentProblem, parseJsonDocument } from "../lib/json-document.ts";
-import { log } from "../lib/log.ts";
+import { diffConfigs } from "../../config/diff.ts";
+import { deleteCluster, deleteRoute, type EditResult, findCluster, findRoute, putCluster, putRoute } from "../../config/edit.ts";
+import { exposureWarnings } from "../../config/exposure.ts";
+import { parseConfig } from "../../config/schema.ts";
+import { readPointer, readVersionDocument } from "../../config/store.ts";
+import type { Expectation, PublishAction, PublishOutcome, VersionEntry } from "../../durable-objects/config-publisher.ts";
+import { type AppEnv, gatewaySettings } from "../../env.ts";
+import { GatewayError } from "../../errors.ts";
+import { readUpTo } from "../../lib/bounded-read.ts";
+import { type JsonDocumentProblem, parseJsonDocument } from "../../lib/json-document.ts";
+import { log } from "../../lib/log.ts";
 
 type AdminContext = Context<AppEnv>;
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { BUCKETS, bucketOf, parseStickyKey, sideBounds, sideOf, stickyValue } from "./split.ts";
+import { BUCKETS, bucketOf, parseStickyKey, sideBounds, sideOf, stickyValue } from "./buckets.ts";
 
 describe("split sides", () => {
   it("gives each side its share of the buckets, the primary the rest", () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { RetryBudget } from "./retry-budget.ts";
+import { RetryBudget } from "./budget.ts";
 
 function clock(start = 1_000_000) {
   let now = start;
