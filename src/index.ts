@@ -3,7 +3,6 @@
  * id -> route -> identity -> split -> limits -> idempotency -> coalesce -> health -> proxy. Errors from any stage become problem+json in one place.
  */
 import { Hono } from "hono";
-import type { AppEnv } from "./env.ts";
 import { GatewayError, problemResponse } from "./errors.ts";
 import { errorFields, log } from "./lib/log.ts";
 import { admin } from "./routes/admin/index.ts";
@@ -18,6 +17,7 @@ import { proxy } from "./stages/proxy/index.ts";
 import { rateLimit } from "./stages/rate-limit/index.ts";
 import { requestId } from "./stages/request-id/index.ts";
 import { split } from "./stages/split/index.ts";
+import type { AppEnv } from "./variables.ts";
 
 const app = new Hono<AppEnv>();
 

@@ -1,10 +1,9 @@
-import type { Bindings } from "../src/env.ts";
+import type { Secrets } from "../src/env.ts";
 
+// The tests' `env` (cloudflare:workers): the bindings `wrangler types` generated from wrangler.toml
+// (worker-configuration.d.ts), plus the secrets vitest.config.ts sets for the test Worker.
 declare global {
   namespace Cloudflare {
-    interface Env extends Bindings {}
-    interface GlobalProps {
-      mainModule: typeof import("../src/index.ts");
-    }
+    interface Env extends Secrets {}
   }
 }

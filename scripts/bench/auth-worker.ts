@@ -16,7 +16,6 @@ import { Hono } from "hono";
 import { exportJWK, generateKeyPair, SignJWT } from "jose";
 import { compileConfig } from "../../src/config/compile.ts";
 import { parseConfig } from "../../src/config/schema.ts";
-import type { AppEnv } from "../../src/env.ts";
 import type { CompiledJwtProvider } from "../../src/lib/auth/config.ts";
 import { ExpiringLru } from "../../src/lib/expiring-lru.ts";
 import { newRequestRecord } from "../../src/lib/request-record.ts";
@@ -24,6 +23,7 @@ import { IsolateRuntime, type JwtState, type RouteRuntime } from "../../src/runt
 import { type JwksSource, RemoteKeySet } from "../../src/services/jwks/key-set.ts";
 import { authenticate } from "../../src/stages/authenticate/index.ts";
 import { verifyJwt } from "../../src/stages/authenticate/jwt.ts";
+import type { AppEnv } from "../../src/variables.ts";
 
 const ISSUER = "https://idp.bench/";
 const AUDIENCE = "bench";

@@ -3,6 +3,7 @@
  * method-restricted), all on one cluster, plus the sample request paths that hit them.
  */
 import type { GatewayConfigInput } from "../../src/config/schema.ts";
+import { AUDIENCE, ISSUER } from "./identity.ts";
 
 type BenchRoute = GatewayConfigInput["routes"][number];
 
@@ -38,6 +39,45 @@ export function benchRoutes(n: number, originUrl: string, extras: BenchRouteExtr
     routes: routes as GatewayConfigInput["routes"],
     ...(auth ? { jwtProviders: auth.jwtProviders } : {}),
   };
+}
+
+/** JWT authentication against the bench identity provider, whose JWKS the origin serves; the `sub` claim forwarded. */
+export function benchJwtAuth(originUrl: string, tokenCacheSize: number): NonNullable<BenchRouteExtras["auth"]> {
+  return {
+    route: { jwt: "bench-idp", claimHeaders: { sub: "x-user-id" } },
+    jwtProviders: {
+      "bench-idp": { issuer: ISSUER, audience: AUDIENCE, jwksUri: `${originUrl}/jwks.json`, algorithms: ["ES256"], tokenCacheSize },
+    },
+  };
+}
+
+/** A limit far above what one core serves: every request is counted, none refused. */
+export function benchLimit(
+  backend: "durable-object" | "upstash",
+  mode: "exact" | "local-first",
+  key: "ip" | "subject" = "ip",
+): NonNullable<BenchRoute["rateLimits"]>[number] {
+  return {
+    id: "bench",
+    limit: 1_000_000_000,
+    windowSec: 3600,
+    key: [key],
+    backend,
+    mode,
+    ...(mode === "local-first" ? { leaseSize: 1_000 } : {}),
+  };
+}
+
+/**
+ * The full chain: 1,000 routes, JWT (verified-token cache on), a local-first limit per subject on
+ * the Durable Object backend, the `sub` claim forwarded, and a breaker with default settings.
+ */
+export function fullChainRoutes(originUrl: string): GatewayConfigInput {
+  return benchRoutes(1_000, originUrl, {
+    auth: benchJwtAuth(originUrl, 10_000),
+    rateLimits: [benchLimit("durable-object", "local-first", "subject")],
+    breaker: {},
+  });
 }
 
 /** Request paths for `n` routes: mostly hits spread over the table, one in ten a miss. */

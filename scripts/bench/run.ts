@@ -22,7 +22,7 @@ import { measureMatch } from "./match.ts";
 import { measureStage, measureVerify } from "./micro.ts";
 import { startHaproxy, startNginxProxy, startNodeGateway } from "./peers.ts";
 import { type BenchCase, type CaseResult, type EjectionRun, writeReport } from "./report.ts";
-import { benchRoutes } from "./routes.ts";
+import { benchJwtAuth, benchLimit, benchRoutes, fullChainRoutes } from "./routes.ts";
 import { cpuMicros, ensureTools, nginxRequestCount, peakRssMiB, pin, runWrk, startNginx } from "./tools.ts";
 import { startWorkerd } from "./workerd.ts";
 
@@ -303,37 +303,16 @@ async function main(): Promise<void> {
   };
   const useConfig = (label: string, config: GatewayConfigInput) => () => publish(label, config);
   const routed = (n: number) => useConfig(`${n} routes`, benchRoutes(n, origin));
-  const jwtAuth = (tokenCacheSize: number) => ({
-    route: { jwt: "bench-idp", claimHeaders: { sub: "x-user-id" } },
-    jwtProviders: {
-      "bench-idp": {
-        issuer: ISSUER,
-        audience: AUDIENCE,
-        jwksUri: `${origin}/jwks.json`,
-        algorithms: ["ES256"] as ["ES256"],
-        tokenCacheSize,
-      },
-    },
-  });
   const withJwt = (tokenCacheSize: number) =>
-    useConfig(`1,000 routes with JWT, token cache ${tokenCacheSize}`, benchRoutes(1_000, origin, { auth: jwtAuth(tokenCacheSize) }));
+    useConfig(
+      `1,000 routes with JWT, token cache ${tokenCacheSize}`,
+      benchRoutes(1_000, origin, { auth: benchJwtAuth(origin, tokenCacheSize) }),
+    );
   // Limits far above what one core serves: every request is counted, none refused, as in HAProxy's chain.
-  const limit = (backend: "durable-object" | "upstash", mode: "exact" | "local-first", key: "ip" | "subject" = "ip") => ({
-    id: "bench",
-    limit: 1_000_000_000,
-    windowSec: 3600,
-    key: [key],
-    backend,
-    mode,
-    ...(mode === "local-first" ? { leaseSize: 1_000 } : {}),
-  });
   const withLimit = (backend: "durable-object" | "upstash", mode: "exact" | "local-first") =>
-    useConfig(`1,000 routes with a ${mode} limit on ${backend}`, benchRoutes(1_000, origin, { rateLimits: [limit(backend, mode)] }));
+    useConfig(`1,000 routes with a ${mode} limit on ${backend}`, benchRoutes(1_000, origin, { rateLimits: [benchLimit(backend, mode)] }));
   const withBreaker = useConfig("1,000 routes with a breaker", benchRoutes(1_000, origin, { breaker: {} }));
-  const fullChain = useConfig(
-    "full chain",
-    benchRoutes(1_000, origin, { auth: jwtAuth(10_000), rateLimits: [limit("durable-object", "local-first", "subject")], breaker: {} }),
-  );
+  const fullChain = useConfig("full chain", fullChainRoutes(origin));
   const one = { headers: { authorization: `Bearer ${token}` }, tokens: [token] };
   const many = { headers: { authorization: `Bearer ${pool[0]}` }, tokens: pool };
   const junk = { headers: { authorization: "Bearer only.two" }, tokens: ["only.two"] };

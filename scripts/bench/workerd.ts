@@ -5,7 +5,8 @@
  * here), which a deployed Worker does not have; so the benchmark leaves Miniflare out.
  *
  * KV: workerd's KV binding talks HTTP to a service (GET, PUT and DELETE of `/<key>`); this module
- * serves that from a Map in this process and hands the same Map out as a KV namespace for publishing.
+ * serves that from a Map in this process, one per gateway Worker (so two gateways in one process can
+ * serve two configs), and hands the same Maps out as KV namespaces for publishing.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -41,8 +42,10 @@ const GATEWAY_OBJECTS: Record<string, string> = {
 
 export interface RunningWorkerd {
   pid: number;
-  /** The gateway's CONFIG namespace, for publishing configs the way the admin API and CLI do. */
+  /** The first gateway's CONFIG namespace, for publishing configs the way the admin API and CLI do. */
   kv: ConfigNamespace;
+  /** Each gateway Worker's CONFIG namespace, by Worker name. */
+  namespaces: ReadonlyMap<string, ConfigNamespace>;
   stop(): Promise<void>;
 }
 
@@ -81,7 +84,7 @@ function workerConfig(spec: WorkerSpec, dir: string): string {
     `globalOutbound = "internet"`,
   ];
   if (spec.gateway) {
-    bindings.push(`(name = "CONFIG", kvNamespace = "kv")`);
+    bindings.push(`(name = "CONFIG", kvNamespace = ${text(`kv-${spec.name}`)})`);
     for (const [name, className] of Object.entries(GATEWAY_OBJECTS)) {
       bindings.push(`(name = ${text(name)}, durableObjectNamespace = ${text(className)})`);
     }
@@ -105,27 +108,36 @@ export interface WorkerdOptions {
    * command line. The process it starts must be the one that serves, for `pid`.
    */
   launcher?: (command: string[]) => string[];
-  /** Writes to the KV namespace before workerd starts, so the first request already finds a config. */
-  seed?: (kv: ConfigNamespace) => Promise<void>;
+  /** Writes to a gateway's KV namespace before workerd starts, so its first request already finds a config. */
+  seed?: (kv: ConfigNamespace, worker: string) => Promise<void>;
 }
 
 /** Starts one workerd process serving `workers`. Its stdout (access logs) is drained. */
 export async function startWorkerd(dir: string, workers: WorkerSpec[], options: WorkerdOptions): Promise<RunningWorkerd> {
   mkdirSync(resolve(dir, "objects"), { recursive: true });
-  const store = new Map<string, string>();
-  const namespace = {
-    get: async (key: string) => store.get(key) ?? null,
-    put: async (key: string, value: string) => void store.set(key, value),
-    delete: async (key: string) => void store.delete(key),
-  } as unknown as ConfigNamespace;
-  await options.seed?.(namespace);
-  const kv = kvServer(store);
-  await new Promise<void>((r) => kv.listen(0, "127.0.0.1", r));
-  const kvPort = (kv.address() as AddressInfo).port;
+  const namespaces = new Map<string, ConfigNamespace>();
+  const kvServers: Server[] = [];
+  const kvServices: string[] = [];
+  for (const worker of workers.filter((w) => w.gateway)) {
+    const store = new Map<string, string>();
+    const namespace = {
+      get: async (key: string) => store.get(key) ?? null,
+      put: async (key: string, value: string) => void store.set(key, value),
+      delete: async (key: string) => void store.delete(key),
+    } as unknown as ConfigNamespace;
+    await options.seed?.(namespace, worker.name);
+    const kv = kvServer(store);
+    await new Promise<void>((r) => kv.listen(0, "127.0.0.1", r));
+    namespaces.set(worker.name, namespace);
+    kvServers.push(kv);
+    kvServices.push(
+      `(name = ${text(`kv-${worker.name}`)}, external = (address = "127.0.0.1:${(kv.address() as AddressInfo).port}", http = ()))`,
+    );
+  }
   const services = [
     ...workers.map((w) => workerConfig(w, dir)),
     `(name = "internet", network = (allow = ["public", "private", "local"]))`,
-    `(name = "kv", external = (address = "127.0.0.1:${kvPort}", http = ()))`,
+    ...kvServices,
     `(name = "objects", disk = (path = ${text(resolve(dir, "objects"))}, writable = true))`,
   ];
   const sockets = workers.map((w) => `(name = ${text(w.name)}, address = "127.0.0.1:${w.port}", http = (), service = ${text(w.name)})`);
@@ -166,12 +178,15 @@ export async function startWorkerd(dir: string, workers: WorkerSpec[], options: 
   return {
     // taskset execs workerd (and valgrind runs it in its own process), so the child is the server.
     pid: child.pid ?? 0,
-    kv: namespace,
+    kv: namespaces.values().next().value as ConfigNamespace,
+    namespaces,
     async stop() {
       child.kill();
       await exited;
-      kv.closeAllConnections();
-      kv.close();
+      for (const kv of kvServers) {
+        kv.closeAllConnections();
+        kv.close();
+      }
     },
   };
 }

@@ -4,7 +4,8 @@
  */
 import type { Context } from "hono";
 import { snapshotCache } from "../config/snapshot-cache.ts";
-import { type AppEnv, gatewaySettings } from "../env.ts";
+import { gatewaySettings } from "../env.ts";
+import type { AppEnv } from "../variables.ts";
 
 export async function health(c: Context<AppEnv>): Promise<Response> {
   const settings = gatewaySettings(c.env);

@@ -4,9 +4,9 @@
  */
 import { Hono } from "hono";
 import { describe, expect, it } from "vitest";
-import type { AppEnv } from "../../src/env.ts";
 import { GatewayError, problemResponse } from "../../src/errors.ts";
 import { adminAuth } from "../../src/routes/admin/auth.ts";
+import type { AppEnv } from "../../src/variables.ts";
 import { ADMIN_TOKEN, admin, currentVersion, taggedConfig } from "../admin-support.ts";
 
 const ENDPOINTS: Array<[string, string]> = [

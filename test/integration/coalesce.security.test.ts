@@ -80,6 +80,23 @@ describe("coalescing: security", () => {
     expect((await coalesceCounters(id))['coalesce_requests_total{role="bypass"}']).toBe(10);
   });
 
+  it("never merges a conditional read with an unconditional one, in any spelling an origin reads", async () => {
+    await coalescingRoute(freshRouteId());
+    const key = freshKey();
+    const conditional = [
+      { "if-none-match": '"v1"' },
+      { if_none_match: '"v1"' },
+      { "if-modified-since": "Wed, 21 Oct 2015 07:28:00 GMT" },
+      { "if-match": '"v0"' },
+      { "if-unmodified-since": "Wed, 21 Oct 2015 07:28:00 GMT" },
+      { "if-range": '"v1"', range: "bytes=0-3" },
+    ];
+    const responses = await burst(12, `/coalesce?key=${key}&ms=200`, (i) => ({ headers: i < conditional.length ? conditional[i] : {} }));
+    await Promise.all(responses.map((r) => r.text()));
+    // Six conditional reads each on their own; the six plain ones share at most one call.
+    expect(await originHits(key)).toBe(7);
+  });
+
   it("never merges requests with Range", async () => {
     await coalescingRoute(freshRouteId());
     const key = freshKey();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { matchesVary, unshareableReason, varyNames, varyValues } from "./response.ts";
+import { answerShapingField, matchesVary, unshareableReason, varyNames, varyValues } from "./response.ts";
 
 const h = (init: Record<string, string>) => new Headers(init);
 
@@ -17,6 +17,8 @@ describe("unshareableReason", () => {
     expect(unshareableReason(200, h({ "cache-control": "no-store" }))).toBe("no-store");
     expect(unshareableReason(200, h({ vary: "Accept, *" }))).toBe("vary-star");
     expect(unshareableReason(206, h({}))).toBe("partial");
+    expect(unshareableReason(304, h({ etag: '"v1"' }))).toBe("conditional");
+    expect(unshareableReason(412, h({}))).toBe("conditional");
   });
 
   it("treats Vary: * in any list form as varying on everything", () => {
@@ -62,5 +64,28 @@ describe("vary", () => {
     expect(matchesVary(leader, h({ "accept-language": "de" }))).toBe(true);
     expect(matchesVary(leader, h({ "accept-language": "fr" }))).toBe(false);
     expect(matchesVary(leader, h({ "accept-language": "de", "x-variant": "b" }))).toBe(false);
+  });
+});
+
+describe("answerShapingField", () => {
+  it.each([
+    ["range", "bytes=0-9", "range"],
+    ["If-Range", '"v1"', "if-range"],
+    ["If-None-Match", '"v1"', "if-none-match"],
+    ["if-match", "*", "if-match"],
+    ["If-Modified-Since", "Wed, 21 Oct 2015 07:28:00 GMT", "if-modified-since"],
+    ["If-Unmodified-Since", "Wed, 21 Oct 2015 07:28:00 GMT", "if-unmodified-since"],
+    // Spellings a CGI-style origin reads as the same field.
+    ["if_none_match", '"v1"', "if-none-match"],
+    ["If_Modified-Since", "Wed, 21 Oct 2015 07:28:00 GMT", "if-modified-since"],
+    ["IF-MATCH", "*", "if-match"],
+  ])("finds %s", (name, value, field) => {
+    expect(answerShapingField(h({ accept: "*/*", [name]: value }))).toBe(field);
+  });
+
+  it("finds none in a plain read, whatever else it carries", () => {
+    expect(
+      answerShapingField(h({ accept: "*/*", "accept-language": "en", "cache-control": "no-cache", "x-if-none-match": "x" })),
+    ).toBeNull();
   });
 });

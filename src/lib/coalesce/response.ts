@@ -5,7 +5,7 @@
  */
 import { foldedName } from "../headers.ts";
 
-export type Unshareable = "set-cookie" | "private" | "no-store" | "vary-star" | "vary-per-request" | "partial";
+export type Unshareable = "set-cookie" | "private" | "no-store" | "vary-star" | "vary-per-request" | "partial" | "conditional";
 
 /**
  * Fields the gateway sets anew on every request (a traceparent names the gateway's own span; a
@@ -40,13 +40,31 @@ export function varyNames(value: string | null): string[] {
 }
 
 /**
+ * Request fields that make the answer one client's own (RFC 9110 section 13: preconditions, and
+ * section 14.2: Range): a 304, 412 or 206 answers what that client holds or asked for, never a
+ * caller without them. Folded (`_` as `-`), as CGI-style origins read them.
+ */
+const ANSWER_SHAPING = new Set(["range", "if-range", "if-match", "if-none-match", "if-modified-since", "if-unmodified-since"]);
+
+/** The request field, in any spelling an origin reads as one, that makes its answer the client's alone; null when none does. */
+export function answerShapingField(headers: Headers): string | null {
+  for (const name of headers.keys()) {
+    const folded = name.includes("_") ? foldedName(name) : name;
+    if (ANSWER_SHAPING.has(folded)) return folded;
+  }
+  return null;
+}
+
+/**
  * Why an answer must go only to its own caller, or null when it may be shared. Set-Cookie belongs
  * to one client (RFC 6265 section 8.6 warns shared caches off it); `private` and `no-store` forbid a
  * shared copy (RFC 9111 sections 5.2.2.7 and 5.2.2.5); `Vary: *` says no two requests are alike; a
- * 206 answers one client's range.
+ * 206 answers one client's range, and a 304 or 412 one client's preconditions (requests with those
+ * are never merged; an origin that answers them anyway is not believed).
  */
 export function unshareableReason(status: number, headers: Headers): Unshareable | null {
   if (status === 206) return "partial";
+  if (status === 304 || status === 412) return "conditional";
   if (headers.has("set-cookie")) return "set-cookie";
   const cacheControl = headers.get("cache-control");
   if (cacheControl !== null) {

@@ -3,8 +3,8 @@
  * surface does not exist (404), so a deployment that never sets it exposes nothing.
  */
 import type { Context, Next } from "hono";
-import type { AppEnv } from "../../env.ts";
 import { GatewayError } from "../../errors.ts";
+import type { AppEnv } from "../../variables.ts";
 
 const encoder = new TextEncoder();
 

@@ -15,11 +15,12 @@ import { exposureWarnings } from "../../config/exposure.ts";
 import { parseConfig } from "../../config/schema.ts";
 import { readPointer, readVersionDocument } from "../../config/store.ts";
 import type { Expectation, PublishAction, PublishOutcome, VersionEntry } from "../../durable-objects/config-publisher.ts";
-import { type AppEnv, gatewaySettings } from "../../env.ts";
+import { gatewaySettings } from "../../env.ts";
 import { GatewayError } from "../../errors.ts";
 import { readUpTo } from "../../lib/bounded-read.ts";
 import { type JsonDocumentProblem, parseJsonDocument } from "../../lib/json-document.ts";
 import { log } from "../../lib/log.ts";
+import type { AppEnv } from "../../variables.ts";
 
 type AdminContext = Context<AppEnv>;
 

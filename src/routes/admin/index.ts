@@ -4,7 +4,7 @@
  * rollback, per-entry edits).
  */
 import { Hono } from "hono";
-import type { AppEnv } from "../../env.ts";
+import type { AppEnv } from "../../variables.ts";
 import { adminAuth } from "./auth.ts";
 import { editEntry, getConfig, getEntry, getVersion, listVersions, publishConfigDocument, rollback, validateConfig } from "./config.ts";
 import { statusPage } from "./page.ts";

@@ -9,11 +9,12 @@ import type { HtmlEscapedString } from "hono/utils/html";
 import { type GatewayConfig, parseConfig } from "../../config/schema.ts";
 import { snapshotCache } from "../../config/snapshot-cache.ts";
 import { readVersionDocument } from "../../config/store.ts";
-import { type AppEnv, gatewaySettings } from "../../env.ts";
+import { gatewaySettings } from "../../env.ts";
 import type { TargetStatus } from "../../lib/breaker/state.ts";
 import type { CompiledCluster } from "../../lib/cluster/config.ts";
 import { counterSnapshot } from "../../lib/metrics.ts";
 import { withTimeout } from "../../lib/timeout.ts";
+import type { AppEnv } from "../../variables.ts";
 
 type Html = HtmlEscapedString | Promise<HtmlEscapedString>;
 

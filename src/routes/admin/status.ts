@@ -3,12 +3,13 @@
  */
 import type { Context } from "hono";
 import { snapshotCache } from "../../config/snapshot-cache.ts";
-import { type AppEnv, gatewaySettings } from "../../env.ts";
+import { gatewaySettings } from "../../env.ts";
 import { GatewayError } from "../../errors.ts";
 import type { TargetStatus } from "../../lib/breaker/state.ts";
 import { counterSnapshot } from "../../lib/metrics.ts";
 import { withTimeout } from "../../lib/timeout.ts";
 import { localDataPoints } from "../../services/metrics/sink.ts";
+import type { AppEnv } from "../../variables.ts";
 
 /** GET /__gateway/admin/metrics: this isolate's counters and its latest per-request data points. */
 export function metrics(c: Context<AppEnv>): Response {

@@ -4,7 +4,6 @@
  * without `auth` pass straight through.
  */
 import { createMiddleware } from "hono/factory";
-import type { AppEnv } from "../../env.ts";
 import { GatewayError } from "../../errors.ts";
 import type { CompiledAuth } from "../../lib/auth/config.ts";
 import { claimHeaderValue, findToken } from "../../lib/credentials.ts";
@@ -12,6 +11,7 @@ import type { HeaderPairs } from "../../lib/headers.ts";
 import type { Identity } from "../../lib/identity.ts";
 import type { JwtState, RouteRuntime } from "../../runtime/isolate-runtime.ts";
 import type { ApiKeyResolver } from "../../services/api-keys/resolver.ts";
+import type { AppEnv } from "../../variables.ts";
 import { verifyJwt } from "./jwt.ts";
 
 const REALM = 'realm="edgegate"';

@@ -6,8 +6,8 @@
  * ships those outcomes to the cluster's breaker object in the background.
  */
 import { createMiddleware } from "hono/factory";
-import type { AppEnv } from "../../env.ts";
 import { unavailableError } from "../../services/breaker/cluster-health.ts";
+import type { AppEnv } from "../../variables.ts";
 
 export const breaker = createMiddleware<AppEnv>(async function breaker(c, next) {
   const health = c.get("clusterRuntime").health;

@@ -18,19 +18,19 @@
  */
 import type { Context, Next } from "hono";
 import { createMiddleware } from "hono/factory";
-import type { AppEnv } from "../../env.ts";
 import { GatewayError } from "../../errors.ts";
 import { bufferResponse } from "../../lib/buffer.ts";
 import type { CompiledCoalesce } from "../../lib/coalesce/config.ts";
 import type { Flight } from "../../lib/coalesce/flights.ts";
 import { credentialDigest, credentialMaterial, requestKey } from "../../lib/coalesce/key.ts";
 import type { CoalesceOutcome } from "../../lib/coalesce/outcome.ts";
-import { matchesVary, unshareableReason, type VaryValues, varyNames, varyValues } from "../../lib/coalesce/response.ts";
+import { answerShapingField, matchesVary, unshareableReason, type VaryValues, varyNames, varyValues } from "../../lib/coalesce/response.ts";
 import type { HeaderPairs } from "../../lib/headers.ts";
 import { count, countMax } from "../../lib/metrics.ts";
 import { withTimeout } from "../../lib/timeout.ts";
 import { upstreamHeadersFor } from "../../lib/upstream-headers.ts";
 import type { CoalesceState } from "../../runtime/isolate-runtime.ts";
+import type { AppEnv } from "../../variables.ts";
 
 type CoalesceContext = Context<AppEnv>;
 
@@ -236,8 +236,8 @@ export const coalesce = createMiddleware<AppEnv>(async function coalesce(c, next
   if (policy === null) return next();
   const record = c.get("record");
   const request = c.req.raw;
-  // Writes always reach the upstream; a Range answers one client's slice.
-  if ((request.method !== "GET" && request.method !== "HEAD") || request.body !== null || request.headers.has("range")) {
+  // Writes always reach the upstream; a Range or a precondition makes the answer one client's own.
+  if ((request.method !== "GET" && request.method !== "HEAD") || request.body !== null || answerShapingField(request.headers) !== null) {
     count(policy.metrics.role.bypass);
     record.coalesce = "bypass";
     return next();

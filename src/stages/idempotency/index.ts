@@ -8,7 +8,6 @@
  */
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
-import type { AppEnv } from "../../env.ts";
 import { GatewayError } from "../../errors.ts";
 import { bufferResponse, bufferUpTo } from "../../lib/buffer.ts";
 import { sha256Hex } from "../../lib/digest.ts";
@@ -17,6 +16,7 @@ import type { CompiledIdempotency } from "../../lib/idempotency/config.ts";
 import { type Begin, parseIdempotencyKey, type StoredAnswer } from "../../lib/idempotency/record.ts";
 import { count } from "../../lib/metrics.ts";
 import { withTimeout } from "../../lib/timeout.ts";
+import type { AppEnv } from "../../variables.ts";
 
 /** An answer to a request with a key is not kept past this: a slow object must not hold the client. */
 const OBJECT_TIMEOUT_MS = 2_000;

@@ -4,12 +4,13 @@
  */
 import { createMiddleware } from "hono/factory";
 import { snapshotCache } from "../../config/snapshot-cache.ts";
-import { type AppEnv, gatewaySettings } from "../../env.ts";
+import { gatewaySettings } from "../../env.ts";
 import { GatewayError } from "../../errors.ts";
 import { isReservedPath, normalizePath, RESERVED_NAMESPACE } from "../../lib/path.ts";
 import { requestTargetProblem, urlAuthority } from "../../lib/request-target.ts";
 import { ROUTE_METHODS } from "../../lib/routing/config.ts";
 import type { RouteRuntime } from "../../runtime/isolate-runtime.ts";
+import type { AppEnv } from "../../variables.ts";
 
 /** Methods the gateway proxies at all: the ones a route may name (no TRACE, no CONNECT). */
 const PROXIED_METHODS: ReadonlySet<string> = new Set(ROUTE_METHODS);

@@ -5,12 +5,12 @@
  * config asks for it.
  */
 import { createMiddleware } from "hono/factory";
-import type { AppEnv } from "../../env.ts";
 import { log } from "../../lib/log.ts";
 import { count } from "../../lib/metrics.ts";
 import { responseCounterKeys } from "../../lib/observability/config.ts";
 import { accessLogLine, dataPoint, newRequestRecord, sampled, serverTiming } from "../../lib/request-record.ts";
 import { metricsSink } from "../../services/metrics/sink.ts";
+import type { AppEnv } from "../../variables.ts";
 
 /** Counters of requests no route matched (404s, 405s, bad paths, the gateway's own endpoints). */
 const UNROUTED = responseCounterKeys("-");

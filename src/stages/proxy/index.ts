@@ -4,7 +4,6 @@
  * and within the route's attempts, deadline and retry budget.
  */
 import { createMiddleware } from "hono/factory";
-import type { AppEnv } from "../../env.ts";
 import { GatewayError } from "../../errors.ts";
 import type { Balancer } from "../../lib/balancer.ts";
 import type { CompiledCluster, CompiledTarget } from "../../lib/cluster/config.ts";
@@ -15,6 +14,7 @@ import type { CompiledRetry, RetryOn } from "../../lib/retry/config.ts";
 import { upstreamHeadersFor } from "../../lib/upstream-headers.ts";
 import type { ClusterRuntime } from "../../runtime/isolate-runtime.ts";
 import { type ClusterHealth, unavailableError } from "../../services/breaker/cluster-health.ts";
+import type { AppEnv } from "../../variables.ts";
 import { type AttemptFailure, type AttemptResult, sendAttempt } from "./forward.ts";
 import { mirrorThis, startMirror } from "./mirror.ts";
 import { WatchedBody } from "./request-body.ts";

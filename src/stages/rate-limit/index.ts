@@ -6,7 +6,6 @@
  */
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
-import type { AppEnv } from "../../env.ts";
 import { GatewayError } from "../../errors.ts";
 import { log } from "../../lib/log.ts";
 import { count } from "../../lib/metrics.ts";
@@ -15,6 +14,7 @@ import type { Decision } from "../../lib/rate-limit/decision.ts";
 import { rateLimitItem, retryAfterSeconds } from "../../lib/rate-limit/fields.ts";
 import { rateLimitKey } from "../../lib/rate-limit/key.ts";
 import type { LimiterCell } from "../../runtime/isolate-runtime.ts";
+import type { AppEnv } from "../../variables.ts";
 
 /** One log line per policy and event kind per this many ms: a limit under attack must not flood the logs. */
 const LOG_INTERVAL_MS = 10_000;

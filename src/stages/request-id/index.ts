@@ -3,8 +3,8 @@
  * stamps the id on whatever response comes back, the gateway's own errors included.
  */
 import { createMiddleware } from "hono/factory";
-import type { AppEnv } from "../../env.ts";
 import { requestIdFrom, traceContextFrom } from "../../lib/trace.ts";
+import type { AppEnv } from "../../variables.ts";
 
 export const requestId = createMiddleware<AppEnv>(async (c, next) => {
   const headers = c.req.raw.headers;

@@ -5,13 +5,13 @@
  * chosen cluster. Comes after authentication, so a split can stick to the JWT subject.
  */
 import { createMiddleware } from "hono/factory";
-import type { AppEnv } from "../../env.ts";
 import type { CompiledCluster } from "../../lib/cluster/config.ts";
 import { cookieValue } from "../../lib/credentials.ts";
 import { count } from "../../lib/metrics.ts";
 import { BUCKETS, bucketOf, sideOf, stickyValue } from "../../lib/split/buckets.ts";
 import type { CompiledSplit } from "../../lib/split/config.ts";
 import type { ClusterRuntime } from "../../runtime/isolate-runtime.ts";
+import type { AppEnv } from "../../variables.ts";
 
 function overridden(plan: CompiledSplit, headers: Headers): number {
   const override = plan.override;
