@@ -2,6 +2,7 @@
  * The gateway's one error vocabulary. Every response the gateway makes itself is an RFC 9457
  * problem document built here, from a closed set of codes; nothing else writes error bodies.
  */
+import { errorFields, log } from "./lib/log.ts";
 
 const PROBLEMS = {
   "bad-request": { status: 400, title: "Bad request" },
@@ -82,4 +83,16 @@ export function problemResponse(
       "x-request-id": requestId,
     },
   });
+}
+
+/**
+ * Whatever a stage threw, as the client's answer: a GatewayError's problem document, anything else
+ * a gateway bug, logged for the operator and answered with an opaque 500 that tells the client
+ * nothing about it. The app's error handler (src/index.ts), and only it, calls this.
+ */
+export function answerError(error: unknown, requestId: string | undefined): Response {
+  const id = requestId ?? crypto.randomUUID();
+  if (error instanceof GatewayError) return problemResponse(error.code, id, error.detail, error.headers, error.extensions);
+  log({ level: "error", event: "gateway.unhandled", requestId: id, error: errorFields(error) });
+  return problemResponse("internal-error", id);
 }

@@ -3,8 +3,7 @@
  * id -> route -> identity -> split -> limits -> idempotency -> coalesce -> health -> proxy. Errors from any stage become problem+json in one place.
  */
 import { Hono } from "hono";
-import { GatewayError, problemResponse } from "./errors.ts";
-import { errorFields, log } from "./lib/log.ts";
+import { answerError, GatewayError } from "./errors.ts";
 import { admin } from "./routes/admin/index.ts";
 import { health } from "./routes/health.ts";
 import { authenticate } from "./stages/authenticate/index.ts";
@@ -34,18 +33,7 @@ app.all("/__gateway/*", () => {
 // in-flight slot or count as an outcome.
 app.all("*", matchRoute, authenticate, split, rateLimit, idempotency, coalesce, breaker, proxy);
 
-app.onError((error, c) => {
-  const id = c.get("requestId") ?? crypto.randomUUID();
-  if (error instanceof GatewayError) return problemResponse(error.code, id, error.detail, error.headers, error.extensions);
-  // Anything else is a gateway bug: log it for the operator, tell the client nothing about it.
-  log({
-    level: "error",
-    event: "gateway.unhandled",
-    requestId: id,
-    error: errorFields(error),
-  });
-  return problemResponse("internal-error", id);
-});
+app.onError((error, c) => answerError(error, c.get("requestId")));
 
 export default app;
 export { ClusterBreaker } from "./durable-objects/cluster-breaker.ts";

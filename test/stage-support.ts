@@ -7,8 +7,8 @@
 import { type Context, type ErrorHandler, type ExecutionContext, type Handler, Hono, type MiddlewareHandler } from "hono";
 import { type CompiledRoute, compileConfig } from "../src/config/compile.ts";
 import { type GatewayConfigInput, parseConfig } from "../src/config/schema.ts";
-import { GatewayError, problemResponse } from "../src/errors.ts";
-import { errorFields, log } from "../src/lib/log.ts";
+import { answerError } from "../src/errors.ts";
+import type { RequestRecord } from "../src/lib/request-record.ts";
 import { newRequestRecord } from "../src/lib/request-record.ts";
 import {
   type ClusterRuntime,
@@ -60,13 +60,8 @@ export function freshName(prefix: string): string {
   return `${prefix}-${crypto.randomUUID().slice(0, 8)}`;
 }
 
-/** The gateway's error answer (as src/index.ts gives it): problem+json for a GatewayError, an opaque 500 for anything else. */
-export const answerError: ErrorHandler<AppEnv> = function answerError(error, c) {
-  const id = c.get("requestId") ?? crypto.randomUUID();
-  if (error instanceof GatewayError) return problemResponse(error.code, id, error.detail, error.headers, error.extensions);
-  log({ level: "error", event: "gateway.unhandled", requestId: id, error: errorFields(error) });
-  return problemResponse("internal-error", id);
-};
+/** The gateway's error answer, as src/index.ts gives it. */
+export const answerStageError: ErrorHandler<AppEnv> = (error, c) => answerError(error, c.get("requestId"));
 
 /** `c.var` values for the stage, fixed or computed per request. */
 export type StageVars = Partial<Variables> | ((c: Context<AppEnv>) => Partial<Variables>);
@@ -134,8 +129,28 @@ export function stageApp(
   app.use(earlierStages(vars));
   app.use(stage);
   app.all("*", later);
-  app.onError(answerError);
+  app.onError(answerStageError);
   return app;
+}
+
+/** `stageApp` over route `routed`, keeping the request record each request was given, in order. */
+export function recordingStageApp(
+  stage: MiddlewareHandler<AppEnv>,
+  routed: StageRoute,
+  later: Handler<AppEnv>,
+  vars: (c: Context<AppEnv>) => Partial<Variables> = () => ({}),
+): { app: Hono<AppEnv>; records: RequestRecord[] } {
+  const records: RequestRecord[] = [];
+  const app = stageApp(
+    stage,
+    (c) => {
+      const record = newRequestRecord(c.req.method, Date.now());
+      records.push(record);
+      return { ...routed.vars, ...vars(c), record };
+    },
+    later,
+  );
+  return { app, records };
 }
 
 /** An ExecutionContext that keeps what is handed to waitUntil, so a test can wait for the background work. */

@@ -1,11 +1,18 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { BackgroundWork, freshName, installRoute, laterStages, type StageRoute, send, stageApp } from "../../../test/stage-support.ts";
+import {
+  BackgroundWork,
+  freshName,
+  installRoute,
+  laterStages,
+  recordingStageApp,
+  type StageRoute,
+  send,
+} from "../../../test/stage-support.ts";
 import { expectProblem } from "../../../test/support.ts";
 import type { GatewayConfigInput } from "../../config/schema.ts";
 import type { Bindings } from "../../env.ts";
 import { GatewayError } from "../../errors.ts";
-import { newRequestRecord, type RequestRecord } from "../../lib/request-record.ts";
 import type { ClusterHealth } from "../../services/breaker/cluster-health.ts";
 import { breaker } from "./index.ts";
 
@@ -25,17 +32,7 @@ function clusterRoute(cluster: Partial<ClusterInput>): StageRoute {
 }
 
 function breakerApp(routed: StageRoute, later = laterStages()) {
-  const records: RequestRecord[] = [];
-  const app = stageApp(
-    breaker,
-    (c) => {
-      const record = newRequestRecord(c.req.method, Date.now());
-      records.push(record);
-      return { ...routed.vars, record };
-    },
-    later.handler,
-  );
-  return { app, later, records };
+  return { ...recordingStageApp(breaker, routed, later.handler), later };
 }
 
 /** Reports `failures` failed attempts on target 0 and lets the isolate judge them, as the proxy and the stage would. */

@@ -1,12 +1,11 @@
 import { env } from "cloudflare:workers";
 import type { Context } from "hono";
 import { beforeAll, describe, expect, it } from "vitest";
-import { BackgroundWork, installRoute, laterStages, send, stageApp, targetVars } from "../../../test/stage-support.ts";
+import { BackgroundWork, installRoute, laterStages, recordingStageApp, send, targetVars } from "../../../test/stage-support.ts";
 import { expectProblem } from "../../../test/support.ts";
 import type { GatewayConfigInput } from "../../config/schema.ts";
 import type { Bindings } from "../../env.ts";
 import type { Identity } from "../../lib/identity.ts";
-import { newRequestRecord, type RequestRecord } from "../../lib/request-record.ts";
 import type { AppEnv } from "../../variables.ts";
 import { idempotency } from "./index.ts";
 
@@ -30,22 +29,15 @@ function idempotentApp(
     routes: [{ id: "orders", match: { path: "/*" }, cluster: "o", idempotency: {}, ...route }],
   });
   const later = laterStages(answer);
-  const records: RequestRecord[] = [];
-  const app = stageApp(
-    idempotency,
-    (c) => {
-      const record = newRequestRecord(c.req.method, Date.now());
-      records.push(record);
-      const consumer = c.req.header("x-test-consumer");
-      const identity: Identity | undefined =
-        consumer === undefined
-          ? undefined
-          : { method: "api-key", subject: consumer, consumer, scopes: new Set(), claims: {}, rateLimitKey: consumer };
-      return { ...routed.vars, ...targetVars(c), record, identity };
-    },
-    later.handler,
-  );
-  return { app, later, records };
+  const recorded = recordingStageApp(idempotency, routed, later.handler, (c) => {
+    const consumer = c.req.header("x-test-consumer");
+    const identity: Identity | undefined =
+      consumer === undefined
+        ? undefined
+        : { method: "api-key", subject: consumer, consumer, scopes: new Set(), claims: {}, rateLimitKey: consumer };
+    return { ...targetVars(c), identity };
+  });
+  return { ...recorded, later };
 }
 
 function post(key: string | null, body: string, headers: Record<string, string> = {}): RequestInit {

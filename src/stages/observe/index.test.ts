@@ -2,7 +2,7 @@ import { env } from "cloudflare:workers";
 import { Hono } from "hono";
 import { describe, expect, it } from "vitest";
 import { linesDuring } from "../../../test/log-capture.ts";
-import { answerError, freshName, installRoute, laterStages, type StageRoute, send } from "../../../test/stage-support.ts";
+import { answerStageError, freshName, installRoute, laterStages, type StageRoute, send } from "../../../test/stage-support.ts";
 import type { GatewayConfigInput } from "../../config/schema.ts";
 import type { Bindings } from "../../env.ts";
 import { GatewayError } from "../../errors.ts";
@@ -53,7 +53,7 @@ function observedApp(routed: StageRoute | null, answer = laterStages(() => new R
     await next();
   });
   app.all("*", answer.handler);
-  app.onError(answerError);
+  app.onError(answerStageError);
   return app;
 }
 

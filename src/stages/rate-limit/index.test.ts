@@ -2,13 +2,12 @@ import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { linesDuring } from "../../../test/log-capture.ts";
 import { warmDurableObjects } from "../../../test/rate-limit-support.ts";
-import { BackgroundWork, freshName, installRoute, laterStages, send, stageApp } from "../../../test/stage-support.ts";
+import { BackgroundWork, freshName, installRoute, laterStages, recordingStageApp, send } from "../../../test/stage-support.ts";
 import { expectProblem } from "../../../test/support.ts";
 import type { GatewayConfigInput } from "../../config/schema.ts";
 import type { Bindings } from "../../env.ts";
 import { GatewayError } from "../../errors.ts";
 import { counterSnapshot } from "../../lib/metrics.ts";
-import { newRequestRecord, type RequestRecord } from "../../lib/request-record.ts";
 import { rateLimit } from "./index.ts";
 
 type PolicyInput = NonNullable<GatewayConfigInput["routes"][number]["rateLimits"]>[number];
@@ -22,17 +21,7 @@ function limitedApp(policies: PolicyInput[], later = laterStages()) {
     clusters: { o: { targets: [{ url: "http://127.0.0.1:9" }] } },
     routes: [{ id: freshName("rl"), match: { path: "/*" }, cluster: "o", rateLimits: policies.map((p) => ({ timeoutMs: 5_000, ...p })) }],
   });
-  const records: RequestRecord[] = [];
-  const app = stageApp(
-    rateLimit,
-    (c) => {
-      const record = newRequestRecord(c.req.method, Date.now());
-      records.push(record);
-      return { ...routed.vars, record };
-    },
-    later.handler,
-  );
-  return { app, later, records };
+  return { ...recordingStageApp(rateLimit, routed, later.handler), later };
 }
 
 const asTenant = (tenant: string) => ({ headers: { "x-tenant": tenant } });

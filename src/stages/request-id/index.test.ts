@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { Hono } from "hono";
 import { describe, expect, it } from "vitest";
-import { answerError, laterStages, send } from "../../../test/stage-support.ts";
+import { answerStageError, laterStages, send } from "../../../test/stage-support.ts";
 import { expectProblem } from "../../../test/support.ts";
 import { GatewayError } from "../../errors.ts";
 import type { AppEnv } from "../../variables.ts";
@@ -15,7 +15,7 @@ function idApp(later = laterStages()) {
   const app = new Hono<AppEnv>();
   app.use(requestId);
   app.all("*", later.handler);
-  app.onError(answerError);
+  app.onError(answerStageError);
   return { app, later };
 }
 
