@@ -2,12 +2,15 @@
  * A local stand-in for Upstash: Debian's redis-server behind the Upstash REST API
  * (@humanwhocodes/upstash-redis-server), for the dev stack, the tests and the benchmarks.
  *
- * One adaptation, and only one, keeps @upstash/ratelimit's scripts running on stock Redis:
- * since 2.1 they start with `#!lua flags=allow-key-locking`, an Upstash-only hint (lock only the
- * declared keys) that Redis refuses as an unknown flag. That exact first line is removed before a
- * script reaches Redis, and EVALSHA of the original script's SHA is mapped to the stripped one's, so
- * the library's EVALSHA-first flow costs one call as it does on Upstash. Every other line, flag and
- * command reaches Redis unchanged.
+ * Two adaptations keep it answering as Upstash does, and nothing else is changed on the way:
+ * - The gateway's rate-limit scripts (src/services/rate-limit/upstash-scripts.ts) start with
+ *   `#!lua flags=allow-key-locking`, an Upstash-only hint (lock only the declared keys) that Redis
+ *   refuses as an unknown flag. That exact first line is removed before a script reaches Redis, and
+ *   EVALSHA of the original script's SHA is mapped to the stripped one's, so the client's
+ *   EVALSHA-first flow costs one call as it does on Upstash.
+ * - The REST library's Redis client (ioredis) turns the reply of a lower-case `hgetall`, the
+ *   spelling @upstash/redis sends, into an object; Upstash answers the flat field/value array the
+ *   client expects. The command name is upper-cased, which ioredis leaves alone.
  *
  * It also checks the bearer token on every endpoint (the stand-in leaves /pipeline open), encodes
  * results in base64 when asked (`Upstash-Encoding: base64`, @upstash/redis's
@@ -43,6 +46,7 @@ function stripped(command: unknown[], at: number, shas: Map<string, string>): un
 /** Rewrites one command for stock Redis; `shas` maps original script SHAs to stripped ones. */
 export function adaptCommand(command: unknown[], shas: Map<string, string>): unknown[] {
   const name = String(command[0]).toLowerCase();
+  if (name === "hgetall") return ["HGETALL", ...command.slice(1)];
   if (name === "eval") return stripped(command, 1, shas);
   if (name === "script" && String(command[1]).toLowerCase() === "load") return stripped(command, 2, shas);
   if (name === "evalsha" && typeof command[1] === "string") {

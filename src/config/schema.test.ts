@@ -124,6 +124,48 @@ describe("parseConfig", () => {
     expect(parseConfig({ ...valid, routes: [{ ...base, rewrite: { stripPrefix: "/api", prefix: "/v2" } }] }, strict).ok).toBe(true);
   });
 
+  it.each([
+    ["prefix", "/.."],
+    ["prefix", "/x/%2E%2E"],
+    ["prefix", "/x/%2e%2e/y"],
+    ["prefix", "/a/./b"],
+    ["prefix", "//a"],
+    ["prefix", "/%7Euser"],
+    ["stripPrefix", "/api/.."],
+    ["prefix", "/a/..;/b"],
+  ])("refuses a rewrite %s of %s that an upstream would resolve elsewhere", (field, value) => {
+    const route = { ...valid.routes[0], match: { path: "/api/*" }, rewrite: { [field]: value } };
+    expect(issuesOf({ ...valid, routes: [route] })).toContainEqual({
+      path: `routes[0].rewrite.${field}`,
+      message: "must be in normalized form: no '.' or '..' segments (in any spelling), no '//', no escapes of unreserved characters",
+    });
+  });
+
+  it("refuses, with their paths, the names the schema library would silently drop", () => {
+    const document = JSON.parse(
+      JSON.stringify({
+        ...valid,
+        clusters: { ...valid.clusters, placeholder: { targets: [{ url: "https://a.example" }] } },
+        jwtProviders: { placeholder: { issuer: "i", audience: "a", jwksUri: "https://idp.example/jwks" } },
+        routes: [{ ...valid.routes[0], auth: { apiKey: {}, claimHeaders: { placeholder: "x-a" } }, placeholder: 1 }],
+      })
+        .replace('"placeholder":{"targets"', '"__proto__":{"targets"')
+        .replace('"placeholder":{"issuer"', '"constructor":{"issuer"')
+        .replace('"placeholder":"x-a"', '"prototype":"x-a"')
+        .replace('"placeholder":1', '"__proto__":1'),
+    );
+    expect(issuesOf(document)).toEqual(
+      expect.arrayContaining([
+        { path: "clusters.__proto__", message: "'__proto__' cannot be used as a name or field" },
+        { path: "jwtProviders.constructor", message: "'constructor' cannot be used as a name or field" },
+        { path: "routes[0].auth.claimHeaders.prototype", message: "'prototype' cannot be used as a name or field" },
+        { path: "routes[0].__proto__", message: "'__proto__' cannot be used as a name or field" },
+      ]),
+    );
+    // One issue for each: none also in the schema library's words.
+    expect(issuesOf(document).filter((issue) => issue.path === "routes[0].__proto__")).toHaveLength(1);
+  });
+
   it("refuses documents that are not configs at all", () => {
     expect(issuesOf(null)[0]).toEqual({ path: "(root)", message: "must be an object" });
     expect(issuesOf({ clusters: [], routes: {} }).map((i) => i.path)).toEqual(["clusters", "routes"]);

@@ -130,20 +130,62 @@ function crossFieldIssues(config: GatewayConfig): ConfigIssue[] {
 }
 
 /** Validates an untrusted config document; on failure every issue names its field path and reason. */
+/**
+ * Keys the schema library passes over without a word (it guards against prototype pollution by
+ * skipping them, even in strict objects): a cluster, provider, claim or field of one of these names
+ * would vanish from the config while the document still showed it.
+ */
+const SKIPPED_KEYS: ReadonlySet<string> = new Set(["__proto__", "prototype", "constructor"]);
+
+/** Where a value sits in the document: its key, and its parent's place (null at the root). */
+interface Place {
+  key: PropertyKey;
+  parent: Place | null;
+}
+
+function placePath(place: Place | null): PropertyKey[] {
+  const keys: PropertyKey[] = [];
+  for (let at = place; at !== null; at = at.parent) keys.push(at.key);
+  return keys.reverse();
+}
+
+/**
+ * Every own key of `input`, at any depth, that the schema library would skip. Iterative, as
+ * documents may nest deeply; a path is built only for a key it reports.
+ */
+function skippedKeyIssues(input: unknown): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const pending: Array<[value: unknown, place: Place | null]> = [[input, null]];
+  for (let item = pending.pop(); item !== undefined; item = pending.pop()) {
+    const [value, place] = item;
+    if (typeof value !== "object" || value === null) continue;
+    if (Array.isArray(value)) {
+      for (let i = 0; i < value.length; i++) pending.push([value[i], { key: i, parent: place }]);
+      continue;
+    }
+    for (const key of Object.keys(value)) {
+      const here = { key, parent: place };
+      if (SKIPPED_KEYS.has(key)) issues.push({ path: formatPath(placePath(here)), message: `'${key}' cannot be used as a name or field` });
+      else pending.push([(value as Record<string, unknown>)[key], here]);
+    }
+  }
+  return issues.reverse();
+}
+
 export function parseConfig(input: unknown, options: ConfigValidationOptions): ConfigParseResult {
   const schema = options.allowPrivateUpstreams ? devSchema : strictSchema;
   const result = v.safeParse(schema, input, { abortEarly: false });
   // valibot's record() takes arrays for objects; a list of clusters is a common mistake worth naming.
   const clustersIsArray = typeof input === "object" && input !== null && Array.isArray((input as { clusters?: unknown }).clusters);
   const arrayIssue = clustersIsArray ? [{ path: "clusters", message: "must be an object of clusters keyed by name, not an array" }] : [];
-  if (!result.success || clustersIsArray) {
+  const skipped = skippedKeyIssues(input);
+  if (!result.success || clustersIsArray || skipped.length > 0) {
     return {
       ok: false,
-      issues: arrayIssue.concat(
-        (result.issues ?? []).map((issue) => ({
-          path: formatPath((issue.path ?? []).map((item) => item.key as PropertyKey)),
-          message: issue.message,
-        })),
+      issues: [...arrayIssue, ...skipped].concat(
+        (result.issues ?? [])
+          .map((issue) => ({ path: formatPath((issue.path ?? []).map((item) => item.key as PropertyKey)), message: issue.message }))
+          .filter((issue) => !skipped.some((named) => named.path === issue.path)),
       ),
     };
   }

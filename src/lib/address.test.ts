@@ -222,6 +222,20 @@ describe("isNonPublicHost: IPv6 ranges that are not public", () => {
   });
 });
 
+describe("isNonPublicHost: public addresses a cloud platform answers itself", () => {
+  it.each(["168.63.129.16", "0xa8.0x3f.0x81.0x10", "2822734096", "[::ffff:168.63.129.16]", "[64:ff9b::a83f:8110]"])(
+    "Azure's WireServer as %s is not public",
+    (host) => {
+      expect(isNonPublicHost(hostOf(`http://${host}/`))).toBe(true);
+    },
+  );
+
+  it("its neighbours are", () => {
+    expect(isNonPublicHost("168.63.129.15")).toBe(false);
+    expect(isNonPublicHost("168.63.129.17")).toBe(false);
+  });
+});
+
 describe("isNonPublicHost: names that always reach the machine or a cloud metadata service", () => {
   it.each([
     "localhost",
@@ -234,6 +248,9 @@ describe("isNonPublicHost: names that always reach the machine or a cloud metada
     "metadata",
     "instance-data",
     "instance-data.ec2.internal",
+    "metadata.tencentyun.com",
+    "metadata.platformequinix.com",
+    "metadata.packet.net",
   ])("%s is not public, in any case and with trailing dots", (name) => {
     for (const host of [name, `${name}.`, `${name}..`, name.toUpperCase(), `${name.toUpperCase()}.`]) {
       expect(isNonPublicHost(hostOf(`http://${host}/`))).toBe(true);

@@ -28,6 +28,15 @@ const NON_PUBLIC_V4: ReadonlyArray<readonly [number, number]> = [
   [0xf0000000, 4], // 240.0.0.0/4 reserved (RFC 1112), with 255.255.255.255 limited broadcast (RFC 919)
 ];
 
+/**
+ * Public addresses that a cloud platform answers itself, inside its network: Azure's WireServer
+ * (168.63.129.16), which hands out VM configuration and health, is reachable from every Azure VM
+ * though it is not in a special-purpose block.
+ */
+const PLATFORM_V4 = new Set([
+  0xa83f8110, // 168.63.129.16 Azure WireServer
+]);
+
 /** Single addresses inside NON_PUBLIC_V4 that the registry marks globally reachable. */
 const GLOBAL_V4 = new Set([
   0xc0000009, // 192.0.0.9 Port Control Protocol anycast (RFC 7723)
@@ -50,6 +59,9 @@ const NON_PUBLIC_NAMES = new Set([
   "metadata", // Google Cloud's resolvers answer the bare name with the metadata server
   "instance-data", // AWS EC2
   "instance-data.ec2.internal",
+  "metadata.tencentyun.com", // Tencent Cloud
+  "metadata.platformequinix.com", // Equinix Metal
+  "metadata.packet.net", // Equinix Metal's former name
 ]);
 
 function inRange(value: number, base: number, bits: number): boolean {
@@ -58,6 +70,7 @@ function inRange(value: number, base: number, bits: number): boolean {
 }
 
 function isNonPublicIPv4(value: number): boolean {
+  if (PLATFORM_V4.has(value)) return true;
   if (GLOBAL_V4.has(value)) return false;
   return NON_PUBLIC_V4.some(([base, bits]) => inRange(value, base, bits));
 }

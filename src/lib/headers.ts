@@ -17,6 +17,16 @@ const FORWARDING = new Set(["forwarded", "x-real-ip"]);
 /** Set by the gateway from its own view of the request; a client's copy is dropped. */
 const GATEWAY_OWNED = new Set(["x-request-id", "traceparent", "tracestate"]);
 
+/**
+ * The gateway's own field names (X-Edgegate-Mirror marks a mirror's copy): an origin that acts on
+ * one must be able to trust that the gateway wrote it, so every client field in this namespace is
+ * dropped, in any spelling.
+ */
+const GATEWAY_PREFIX = "x-edgegate-";
+
+/** Marks a request as the mirror's copy, so the mirror's origin can tell copies from real traffic. */
+export const MIRROR_MARKER = "x-edgegate-mirror";
+
 /** With an allowlist, these still pass: they describe the body, without which it cannot be read. */
 const BODY_FRAMING = new Set(["content-type", "content-length", "content-encoding"]);
 
@@ -61,6 +71,7 @@ function dropped(name: string, named: ReadonlySet<string> | null, strip: Readonl
     FORWARDING.has(name) ||
     name.startsWith("x-forwarded-") ||
     GATEWAY_OWNED.has(name) ||
+    name.startsWith(GATEWAY_PREFIX) ||
     named?.has(name) === true ||
     strip?.has(name) === true
   );

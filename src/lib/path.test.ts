@@ -15,6 +15,10 @@ describe("normalizePath", () => {
     ["/%2e%2e/secret", "/secret"],
     ["/api/%2E%2E/%2e/admin", "/admin"],
     ["//double//lead", "/double/lead"],
+    // Parameters on ordinary segments, and dots inside a segment, are the upstream's business.
+    ["/items;v=2/x", "/items;v=2/x"],
+    ["/a/...;x", "/a/...;x"],
+    ["/a/b..;/c", "/a/b..;/c"],
   ])("%s -> %s", (input, expected) => {
     expect(normalizePath(input)).toEqual({ ok: true, path: expected });
   });
@@ -28,6 +32,17 @@ describe("normalizePath", () => {
     ["/a%4", "invalid-escape"],
     ["/a%", "invalid-escape"],
     ["/a%00b", "nul-byte"],
+    // fetch() reads a backslash as "/" and resolves the dot segments around it.
+    ["/__gateway\\admin\\config", "backslash"],
+    ["/users/1\\..\\..\\orders\\42", "backslash"],
+    ["/a\\b", "backslash"],
+    ["\\orders", "backslash"],
+    // Servlet containers strip path parameters before resolving dot segments.
+    ["/api/..;/orders/42", "dot-segment-parameter"],
+    ["/api/..;jsessionid=x/orders", "dot-segment-parameter"],
+    ["/api/.;/orders", "dot-segment-parameter"],
+    ["/api/%2e%2e;/orders", "dot-segment-parameter"],
+    ["/api//..;/orders", "dot-segment-parameter"],
   ])("rejects %s (%s)", (input, reason) => {
     expect(normalizePath(input)).toEqual({ ok: false, reason });
   });

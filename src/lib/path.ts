@@ -4,7 +4,7 @@
  */
 
 /** Why a path was refused; the caller maps it to a 400. */
-export type PathRejection = "encoded-slash" | "invalid-escape" | "nul-byte";
+export type PathRejection = "encoded-slash" | "invalid-escape" | "nul-byte" | "backslash" | "dot-segment-parameter";
 
 export type NormalizedPath = { ok: true; path: string } | { ok: false; reason: PathRejection };
 
@@ -71,19 +71,27 @@ function removeDotSegments(path: string): string {
   return `/${output.join("/")}`;
 }
 
+/** A segment that is a dot segment with path parameters (`..;x`, `.;`): servlet containers read it as `..` or `.`. */
+const DOT_SEGMENT_PARAMETER = /(?:^|\/)\.{1,2};/;
+
 /**
  * Normalizes a URL path: percent-decoding of unreserved characters only, repeated slashes merged,
- * dot segments removed. Encoded slash or backslash, malformed escapes and NUL are rejected.
+ * dot segments removed. Refused, because an upstream would read the path differently from the
+ * router: an encoded slash or backslash; a raw backslash (the runtime hands it to the Worker as it
+ * came, and fetch() reads it as "/", resolving the dot segments around it); a dot segment with
+ * path parameters (`/..;/`, which servlet containers resolve as `..`); malformed escapes and NUL.
  * The common case (nothing to do) returns the input without allocating.
  */
 export function normalizePath(rawPath: string): NormalizedPath {
   let path = rawPath.startsWith("/") ? rawPath : `/${rawPath}`;
+  if (path.includes("\\")) return { ok: false, reason: "backslash" };
   if (path.includes("%")) {
     const escaped = normalizeEscapes(path);
     if (!escaped.ok) return escaped;
     path = escaped.path;
   }
   if (path.includes("//")) path = path.replace(/\/{2,}/g, "/");
+  if (path.includes(";") && DOT_SEGMENT_PARAMETER.test(path)) return { ok: false, reason: "dot-segment-parameter" };
   if (path.includes("/.")) path = removeDotSegments(path);
   return { ok: true, path };
 }

@@ -115,4 +115,34 @@ describe("admin config API: refusals", () => {
     const orphan = await expectProblem(await admin("DELETE", "/config/clusters/origin"), 422, "invalid-config");
     expect(orphan.issues?.[0]?.path).toBe("routes[0].cluster");
   });
+
+  it.each(["__proto__", "-dash", "a%20b", "x".repeat(65)])(
+    "refuses a route or cluster edit named %s before anything is written",
+    async (name) => {
+      await admin("PUT", "/config", { body: taggedConfig(`p${crypto.randomUUID().slice(0, 6)}`), headers: await anyMatch() });
+      const before = await currentVersion();
+      const cluster = { targets: [{ url: "https://a.example" }] };
+      await expectProblem(await admin("PUT", `/config/clusters/${name}`, { body: cluster }), 400, "bad-request");
+      await expectProblem(await admin("DELETE", `/config/clusters/${name}`), 400, "bad-request");
+      await expectProblem(
+        await admin("PUT", `/config/routes/${name}`, { body: { match: { path: "/p" }, cluster: "origin" } }),
+        400,
+        "bad-request",
+      );
+      await expectProblem(await admin("DELETE", `/config/routes/${name}`), 400, "bad-request");
+      expect(await currentVersion()).toBe(before);
+    },
+  );
+
+  it.each(["constructor", "prototype"])("refuses a cluster named %s, which a config cannot hold, with its field path", async (name) => {
+    await admin("PUT", "/config", { body: taggedConfig(`q${crypto.randomUUID().slice(0, 6)}`), headers: await anyMatch() });
+    const before = await currentVersion();
+    const refused = await expectProblem(
+      await admin("PUT", `/config/clusters/${name}`, { body: { targets: [{ url: "https://a.example" }] } }),
+      422,
+      "invalid-config",
+    );
+    expect(refused.issues).toContainEqual({ path: `clusters.${name}`, message: `'${name}' cannot be used as a name or field` });
+    expect(await currentVersion()).toBe(before);
+  });
 });

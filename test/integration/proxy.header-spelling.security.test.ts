@@ -126,11 +126,33 @@ describe("proxy: header spellings an origin folds together", () => {
       routes: [{ id: "all", match: { path: "/*" }, cluster: "origin" }],
     });
     const headers = new Headers();
-    for (const name of ["x-forwarded-for", "x-real-ip", "x-request-id", "x-forwarded-host"].flatMap(spellings))
+    for (const name of ["x-forwarded-for", "x-real-ip", "x-request-id", "x-forwarded-host", "x-edgegate-mirror", "x-edgegate-next"].flatMap(
+      spellings,
+    ))
       headers.append(name, "10.0.0.1");
     const response = await gateway("/echo", { headers, clientIp: "198.51.100.23" });
     const echo = (await response.json()) as Echo;
     expect(rawNames(echo).filter((raw) => raw.includes("_"))).toEqual([]);
     expect(JSON.stringify(echo.rawHeaders)).not.toContain("10.0.0.1");
+  });
+
+  it("never forwards a client's field in the gateway's own X-Edgegate-* namespace, the mirror's marker among them", async () => {
+    await applyConfig({
+      clusters: { origin: { targets: [{ url: origin }] } },
+      routes: [{ id: "all", match: { path: "/*" }, cluster: "origin" }],
+    });
+    for (const method of ["GET", "POST"]) {
+      const response = await gateway("/echo", {
+        method,
+        ...(method === "POST" && { body: "x" }),
+        headers: { "x-edgegate-mirror": "1", "X-Edgegate-Anything": "forged", x_edgegate_mirror: "1" },
+      });
+      const echo = (await response.json()) as Echo;
+      expect(
+        rawNames(echo)
+          .map(fold)
+          .filter((name) => name.startsWith("x-edgegate-")),
+      ).toEqual([]);
+    }
   });
 });

@@ -1,8 +1,10 @@
 /**
- * The three limiting algorithms as pure functions of (spec, state, now): the Durable Object backend
- * runs them, unit tests drive them with a fake clock. Their definitions follow @upstash/ratelimit's
- * scripts (epoch-aligned windows, discrete token-bucket refills), so a policy means the same on
- * either backend; one difference is deliberate: a lease may be granted in part (see `take`).
+ * The three limiting algorithms as pure functions of (spec, state, now): epoch-aligned windows and
+ * discrete token-bucket refills. Both backends run them: the Durable Object as this code, Upstash as
+ * the same arithmetic in Lua on Redis (services/rate-limit/upstash-scripts.ts, tested against this
+ * file), so a policy means the same on either, to the token: a refused ask costs nothing, and a lease
+ * may be granted in part (see `take`). Unit tests drive them with a fake clock.
+ * A change here must be made in the Lua scripts too.
  */
 
 /** The counting algorithms a policy may name. */

@@ -6,8 +6,7 @@
  * Accuracy, per key and window (see docs/rate-limiting.md):
  * - The backend never grants more tokens than the policy allows, and a request is admitted only by
  *   spending a granted token. Admissions exceed the limit only by tokens granted in one window and
- *   spent in the next (each isolate holds at most `leaseSize`), plus, on Upstash's sliding window,
- *   one lease the script admits past the limit: at most `leaseSize × (isolates + 1)`.
+ *   spent in the next (each isolate holds at most `leaseSize`): at most `leaseSize × isolates`.
  * - Tokens an isolate holds when the window ends, or when it goes idle, are never spent: it can
  *   under-admit by up to `leaseSize × isolates`.
  * - As a key nears its limit, leases shrink (half of what the backend last said was left), so

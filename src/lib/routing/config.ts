@@ -4,7 +4,7 @@
  */
 import * as v from "valibot";
 import { type ConfigIssue, checkedString, type IssueAt } from "../config/fields.ts";
-import { isReservedPath, RESERVED_NAMESPACE, routePathParams, routePathProblem, wildcardBase } from "../path.ts";
+import { isReservedPath, normalizePath, RESERVED_NAMESPACE, routePathParams, routePathProblem, wildcardBase } from "../path.ts";
 import type { RouteParams } from "../route-table.ts";
 
 /** Methods a route may name. TRACE and CONNECT are never proxied (RFC 9110 section 9.3.6, 9.3.8). */
@@ -37,9 +37,18 @@ export const matchSchema = v.strictObject({
   ),
 });
 
+/**
+ * A literal path of a rewrite (stripPrefix, prefix): in normalized form, as a request path is once
+ * the router has it, so the path an upstream resolves is the one the router and the exposure check
+ * saw (a prefix of "/.." or "/%2E%2E" would step out of it).
+ */
 const literalPath = v.pipe(
   v.string("must be a string"),
   v.regex(/^\/(?:[A-Za-z0-9\-._~!$&'()+,;=:@/]|%[0-9A-F]{2})*$/, "must be a path starting with '/' with no wildcard or parameters"),
+  v.check((path) => {
+    const normalized = normalizePath(path);
+    return normalized.ok && normalized.path === path;
+  }, "must be in normalized form: no '.' or '..' segments (in any spelling), no '//', no escapes of unreserved characters"),
 );
 
 export const rewriteSchema = v.strictObject({

@@ -19,6 +19,7 @@ import { gatewaySettings } from "../../env.ts";
 import { GatewayError } from "../../errors.ts";
 import { readUpTo } from "../../lib/bounded-read.ts";
 import { type JsonDocumentProblem, parseJsonDocument } from "../../lib/json-document.ts";
+import { NAME, NAME_RULE } from "../../lib/config/fields.ts";
 import { log } from "../../lib/log.ts";
 import type { AppEnv } from "../../variables.ts";
 
@@ -247,6 +248,9 @@ export function getEntry(kind: Kind) {
 export function editEntry(kind: Kind, operation: "put" | "delete") {
   return async function editConfigEntry(c: AdminContext): Promise<Response> {
     const name = c.req.param("name") ?? "";
+    // Refused before anything is read or written: a name the config cannot hold would otherwise be
+    // published as a version that drops it.
+    if (!NAME.test(name)) throw new GatewayError("bad-request", `A ${kind} ${kind === "route" ? "id" : "name"} ${NAME_RULE}.`);
     const hasPrecondition = c.req.header("if-match") !== undefined || c.req.header("if-none-match") !== undefined;
     const body = operation === "put" ? jsonObject(await jsonBody(c), `a ${kind}`) : null;
     const { version, document } = await current(c);

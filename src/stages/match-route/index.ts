@@ -21,6 +21,8 @@ const PATH_REJECTIONS = {
   "encoded-slash": "The path contains an encoded '/' or '\\' (%2F, %5C), which the gateway does not accept.",
   "invalid-escape": "The path contains a malformed percent-escape.",
   "nul-byte": "The path contains an encoded NUL (%00).",
+  backslash: "The path contains a backslash, which the gateway does not accept: upstreams read it as '/'.",
+  "dot-segment-parameter": "The path contains a dot segment with parameters ('..;' or '.;'), which some upstreams read as '..' or '.'.",
 } as const;
 
 /** Host without port, lower-case, from the URL's authority. */

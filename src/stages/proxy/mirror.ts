@@ -8,6 +8,7 @@
 
 import type { Balancer } from "../../lib/balancer.ts";
 import type { CompiledTarget } from "../../lib/cluster/config.ts";
+import { MIRROR_MARKER } from "../../lib/headers.ts";
 import { count } from "../../lib/metrics.ts";
 import type { CompiledMirror } from "../../lib/mirror/config.ts";
 
@@ -38,7 +39,7 @@ async function sendCopy(
   try {
     // Marked, so the mirror can tell copies from real traffic (and never acts on them twice).
     const headers = new Headers(request.headers);
-    headers.set("x-edgegate-mirror", "1");
+    headers.set(MIRROR_MARKER, "1");
     const response = await fetch(target.origin + target.basePath + request.pathAndQuery, {
       method: request.method,
       headers,
