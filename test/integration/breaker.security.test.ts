@@ -172,6 +172,66 @@ describe("whose fault: the client's failures never move a healthy target", () =>
   });
 });
 
+describe("whose fault: the upstream's time is its own", () => {
+  /** One target, a 500 ms connect timeout, and a route deadline long enough for a slow client. */
+  async function patientRoute(): Promise<{ name: string; a: Backend }> {
+    const [a] = (await startBackends(1)) as [Backend];
+    const name = freshClusterName();
+    const config = breakerConfig(name, [a], { ...QUICK_BREAKER, minRequests: 3 }, { connectTimeoutMs: 500 });
+    Object.assign(config.routes[0] as object, { timeoutMs: 5_000 });
+    await applyConfig(config);
+    return { name, a };
+  }
+
+  it("a body whose last byte comes just before the connect timeout does not spend the upstream's time", async () => {
+    const { name, a } = await patientRoute();
+    // Each body ends 480 ms in: of a 500 ms connect timeout counted from the start, the upstream
+    // would have had 20 ms. Its own time starts counting when the gateway waits on it, not on the client.
+    const answers = await Promise.all(
+      Array.from({ length: 8 }, () => gateway(`/${name}/write`, { method: "POST", body: bodyOf(["a", "b"], "close", 480) })),
+    );
+    expect(answers.map((r) => r.status)).toEqual(Array(8).fill(200));
+    await Promise.all(answers.map((r) => r.body?.cancel()));
+    expect(await backendBodies(a)).toEqual(Array(8).fill(2));
+    await expectUntouched(name, [a]);
+  });
+
+  it("a client slower than the route's deadline gets 408, and the upstream is not blamed", async () => {
+    const { name, a } = await patientRoute();
+    for (let i = 0; i < 4; i++) {
+      const slow = await gateway(`/${name}/write`, {
+        method: "POST",
+        body: bodyOf(
+          Array.from({ length: 30 }, () => "x"),
+          "close",
+          200,
+        ),
+      });
+      await expectProblem(slow, 408, "request-timeout");
+    }
+    expect(await backendBodies(a)).toEqual([]);
+    await expectUntouched(name, [a]);
+  });
+
+  it("an upstream that hangs is still timed out and counted, however slowly the client sent its body", async () => {
+    const { name, a } = await patientRoute();
+    await setBackend(a, "hang");
+    for (let i = 0; i < 4; i++) {
+      const started = Date.now();
+      const response = await gateway(`/${name}/write`, { method: "POST", body: bodyOf(["a", "b"], "close", 300) });
+      await expectProblem(response, 504, "upstream-timeout");
+      // 300 ms of the client's, then the upstream's own 500 ms.
+      expect(Date.now() - started).toBeGreaterThanOrEqual(750);
+    }
+    await sleep(QUICK_BREAKER.reportIntervalMs as number);
+    await traffic(name, 1);
+    await until(
+      async () => ((await targetState(name, a)).totals?.failures ?? 0) >= 4,
+      () => sleep(50),
+    );
+  });
+});
+
 describe("whose fault: broken upstream answers are the upstream's", () => {
   it.each(["bad-status", "unasked-upgrade"] as const)(
     "%s: 502 upstream-invalid-response, counted, and the target is ejected",

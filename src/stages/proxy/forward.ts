@@ -6,11 +6,12 @@ import type { CompiledCluster, CompiledTarget } from "../../lib/cluster/config.t
 
 /**
  * Why an attempt brought no usable response: the upstream refused or reset (`connect-failure`),
- * sent no headers in time (`timeout`), answered with something that is not a relayable HTTP
- * response (`invalid-response`), or the gateway stopped the request body (`body-stopped`: the
- * client's doing, never the upstream's).
+ * sent no headers within its own time (`timeout`), answered with something that is not a relayable
+ * HTTP response (`invalid-response`); or the client's doing, never the upstream's: the gateway
+ * stopped the request body (`body-stopped`), or the route's deadline passed while the upstream had
+ * not yet had its time because the client's body was slow to arrive (`body-slow`).
  */
-export type AttemptFailure = "connect-failure" | "timeout" | "invalid-response" | "body-stopped";
+export type AttemptFailure = "connect-failure" | "timeout" | "invalid-response" | "body-stopped" | "body-slow";
 
 export type AttemptResult =
   | { kind: "response"; response: Response; body: ReadableStream<Uint8Array> | null }
@@ -29,6 +30,43 @@ export interface AttemptRequest {
   bodyReadInWorker: boolean;
   /** Aborts the attempt when the gateway stops the request body; null without a streamed body. */
   bodyStopped: AbortSignal | null;
+  /** Milliseconds the attempt has spent waiting on the client's body by `now`; null without a streamed body. */
+  clientWaitMs: ((now: number) => number) | null;
+}
+
+/**
+ * The header deadline of an attempt that streams the client's body: the upstream is given its own
+ * time (the cluster's connect timeout) counted without the time spent waiting on the client, so a
+ * client that trickles its body up to the deadline cannot make a healthy upstream look slow; and
+ * the route's deadline still bounds the whole, the client's share included. Resolves with the
+ * failure it ended the attempt for.
+ */
+function streamedBodyDeadline(
+  upstreamBudgetMs: number,
+  routeDeadline: number,
+  started: number,
+  clientWaitMs: (now: number) => number,
+  controller: AbortController,
+): { failure: () => "timeout" | "body-slow"; clear: () => void } {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let failure: "timeout" | "body-slow" = "timeout";
+  const check = () => {
+    const now = Date.now();
+    const upstreamMs = now - started - clientWaitMs(now);
+    if (upstreamMs >= upstreamBudgetMs || now >= routeDeadline) {
+      failure = upstreamMs >= upstreamBudgetMs ? "timeout" : "body-slow";
+      controller.abort(new DOMException("The upstream did not answer in time.", "TimeoutError"));
+      return;
+    }
+    timer = setTimeout(check, Math.max(1, Math.min(upstreamBudgetMs - upstreamMs, routeDeadline - now)));
+  };
+  timer = setTimeout(check, Math.max(1, Math.min(upstreamBudgetMs, routeDeadline - started)));
+  return {
+    failure: () => failure,
+    clear: () => {
+      if (timer !== undefined) clearTimeout(timer);
+    },
+  };
 }
 
 /**
@@ -50,12 +88,17 @@ export async function sendAttempt(cluster: CompiledCluster, request: AttemptRequ
 
   // The fetch signal also aborts a body that JS code reads (a native pass-through is not affected):
   // when the body will be read here (a response timeout, buffering for coalescing), the header
-  // deadline is a timer cleared once the headers are in. Otherwise a native timeout signal: no JS
-  // timer to set and clear per request.
+  // deadline is a timer cleared once the headers are in; so it is when the client's body streams
+  // (its wait is not the upstream's). Otherwise a native timeout signal: no JS timer per request.
   const readsBody = request.bodyReadInWorker || cluster.responseTimeoutMs !== null;
   let timer: ReturnType<typeof setTimeout> | undefined;
+  let streamed: ReturnType<typeof streamedBodyDeadline> | undefined;
   let deadline: AbortSignal;
-  if (readsBody) {
+  if (request.clientWaitMs !== null) {
+    const controller = new AbortController();
+    streamed = streamedBodyDeadline(cluster.connectTimeoutMs, request.deadline, started, request.clientWaitMs, controller);
+    deadline = controller.signal;
+  } else if (readsBody) {
     const controller = new AbortController();
     timer = setTimeout(() => controller.abort(new DOMException("The upstream did not answer in time.", "TimeoutError")), headersBudgetMs);
     deadline = controller.signal;
@@ -76,9 +119,11 @@ export async function sendAttempt(cluster: CompiledCluster, request: AttemptRequ
     });
   } catch {
     if (stopped?.aborted) return { kind: "failure", failure: "body-stopped" };
-    return { kind: "failure", failure: deadline.aborted ? "timeout" : "connect-failure" };
+    if (!deadline.aborted) return { kind: "failure", failure: "connect-failure" };
+    return { kind: "failure", failure: streamed?.failure() ?? "timeout" };
   } finally {
     if (timer !== undefined) clearTimeout(timer);
+    streamed?.clear();
   }
   if (!relayableStatus(response.status)) {
     await response.body?.cancel().catch(() => {});

@@ -31,7 +31,7 @@ function retriableStatus(on: ReadonlySet<RetryOn>, status: number): boolean {
 /** An answer that is not HTTP is what an intermediary would answer 502 for: a gateway error. */
 function retriableFailure(on: ReadonlySet<RetryOn>, failure: AttemptFailure): boolean {
   if (failure === "invalid-response") return on.has("gateway-error") || on.has("5xx");
-  return failure !== "body-stopped" && on.has(failure);
+  return failure !== "body-stopped" && failure !== "body-slow" && on.has(failure);
 }
 
 function tooLarge(maxBodyBytes: number): GatewayError {
@@ -64,7 +64,9 @@ function clientFaultOf(result: AttemptResult, body: WatchedBody | null, request:
   if (body !== null) {
     const outcome = body.outcome;
     if (outcome === "too-large" || outcome === "incomplete") return outcome;
-    // The deadline passed while the upstream was waiting for the client's next chunk.
+    // The deadline passed while the upstream was waiting for the client's next chunk, or before the
+    // upstream had had its own time because the client's body was slow to come.
+    if (result.kind === "failure" && result.failure === "body-slow") return "slow-body";
     if (result.kind === "failure" && result.failure === "timeout" && outcome === "streaming" && body.waitingOnClient) return "slow-body";
   }
   return askClient && request.signal.aborted ? "gone" : null;
@@ -177,6 +179,7 @@ export const proxy = createMiddleware<AppEnv>(async (c) => {
       deadline,
       bodyReadInWorker: c.get("responseReadInWorker") === true,
       bodyStopped: watched?.stopped ?? null,
+      clientWaitMs: watched === null ? null : (at) => (watched as WatchedBody).clientWaitMs(at),
     }).finally(() => balancer.finished(targetIndex));
     const end = Date.now();
     record.target = target.key;
