@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
 import { closedPort } from "./test/harness/origin.ts";
+import { divertWorkerdDiagnostics, runtimeLogPath } from "./test/harness/runtime-log.ts";
 import { SummaryReporter } from "./test/harness/summary-reporter.ts";
 
 // The Worker's bindings are fixed when the config loads, before the global setup runs: the local
@@ -11,9 +12,18 @@ const upstashToken = `test-${randomUUID()}`;
 process.env.EDGEGATE_TEST_UPSTASH_PORT = String(upstashPort);
 process.env.EDGEGATE_TEST_UPSTASH_TOKEN = upstashToken;
 
+// workerd's own output goes to one file per run (named here, before any worker or global setup
+// starts, so they all inherit it), not to the terminal: the summary reporter shows the lines of a
+// failed test. The Workers pool prints workerd's --verbose diagnostics from this process, so they
+// are diverted here.
+runtimeLogPath();
+divertWorkerdDiagnostics("workers");
+
 export default defineConfig({
   test: {
-    reporters: ["default", new SummaryReporter()],
+    // "minimal": failures in full (with their console output) and the totals, nothing per passing
+    // file or test; the summary reporter adds workerd's lines of each failed test and the count line.
+    reporters: ["minimal", new SummaryReporter()],
     projects: [
       {
         // The Worker and its tests inside workerd, against real local origins, KV and Durable Objects.

@@ -13,6 +13,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { basename, dirname, relative, resolve } from "node:path";
+import { createInterface } from "node:readline";
 import type { publishConfig } from "../../src/config/store.ts";
 import { wranglerCompatibility } from "../lib/gateway-worker.ts";
 
@@ -110,9 +111,11 @@ export interface WorkerdOptions {
   launcher?: (command: string[]) => string[];
   /** Writes to a gateway's KV namespace before workerd starts, so its first request already finds a config. */
   seed?: (kv: ConfigNamespace, worker: string) => Promise<void>;
+  /** Receives each line workerd prints (the Workers' logs, its own diagnostics); without it they are dropped. */
+  output?: (line: string) => void;
 }
 
-/** Starts one workerd process serving `workers`. Its stdout (access logs) is drained. */
+/** Starts one workerd process serving `workers`. Its stdout (access logs) is drained, or handed to `output`. */
 export async function startWorkerd(dir: string, workers: WorkerSpec[], options: WorkerdOptions): Promise<RunningWorkerd> {
   mkdirSync(resolve(dir, "objects"), { recursive: true });
   const namespaces = new Map<string, ConfigNamespace>();
@@ -154,7 +157,9 @@ export async function startWorkerd(dir: string, workers: WorkerSpec[], options: 
     stdio: ["ignore", "pipe", "pipe"],
   });
   let stderr = "";
-  child.stdout?.resume();
+  const output = options.output;
+  if (output === undefined) child.stdout?.resume();
+  else for (const stream of [child.stdout, child.stderr]) if (stream) createInterface({ input: stream }).on("line", output);
   child.stderr?.on("data", (d: Buffer) => {
     stderr = (stderr + d.toString()).slice(-4_000);
   });

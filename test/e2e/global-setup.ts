@@ -4,12 +4,13 @@
  * an admin token and the production validation rules (no private upstreams).
  */
 import { execFileSync } from "node:child_process";
-import { appendFileSync, mkdirSync, rmSync } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
 import { resolve } from "node:path";
 import { convertV4MiniflareOptions, Miniflare } from "miniflare";
 import type { TestProject } from "vitest/node";
 import { freePort } from "../../scripts/lib/free-port.ts";
 import { gatewayWorkerOptions } from "../../scripts/lib/gateway-worker.ts";
+import { recordStructuredLogs } from "../harness/runtime-log.ts";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 const WORK = resolve(ROOT, ".e2e");
@@ -20,13 +21,11 @@ export default async function setup(project: TestProject) {
   execFileSync("wrangler", ["deploy", "--dry-run", "--outdir", resolve(WORK, "gateway")], { cwd: ROOT, stdio: "ignore" });
   const port = await freePort();
   const token = `e2e-${crypto.randomUUID()}`;
-  // workerd's output (the gateway's log, the runtime's own lines) goes to a file, not the terminal:
-  // a green run prints only the summary, and a red one leaves the evidence in .e2e/gateway.log.
-  const logFile = resolve(WORK, "gateway.log");
+  // workerd's output (the gateway's log, the runtime's own lines) goes to the run's file, not the
+  // terminal (test/harness/runtime-log.ts): a failed test shows the lines of its own time.
   const mf = new Miniflare(
     convertV4MiniflareOptions({
-      handleStructuredLogs: ({ timestamp, level, message }) =>
-        appendFileSync(logFile, `${new Date(timestamp).toISOString()} ${level} ${message}\n`),
+      handleStructuredLogs: recordStructuredLogs("e2e"),
       workers: [
         gatewayWorkerOptions(resolve(WORK, "gateway"), port, {
           ADMIN_TOKEN: token,

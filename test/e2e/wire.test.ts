@@ -14,6 +14,7 @@ import { freePort } from "../../scripts/lib/free-port.ts";
 import type { GatewayConfigInput } from "../../src/config/schema.ts";
 import { publishConfig } from "../../src/config/store.ts";
 import { parseResponse, type RawOrigin, rawExchange, startRawOrigin } from "../harness/raw-origin.ts";
+import { recordRuntimeOutput } from "../harness/runtime-log.ts";
 
 const BUNDLE = resolve(import.meta.dirname, "../../.e2e/gateway/index.js");
 const ADMIN = "wire-admin-token";
@@ -65,7 +66,8 @@ beforeAll(async () => {
         bindings: { ALLOW_PRIVATE_UPSTREAMS: "true", CONFIG_REFRESH_INTERVAL_MS: "0", ADMIN_TOKEN: ADMIN },
       },
     ],
-    { cpu: 0 },
+    // The gateway's log and workerd's own lines go to the run's file: a failed test shows its lines.
+    { cpu: 0, output: (line) => recordRuntimeOutput("wire", line) },
   );
   const published = await publishConfig(workerd.kv, config(), { allowPrivateUpstreams: true });
   if (!published.ok) throw new Error(JSON.stringify(published.issues));
