@@ -176,6 +176,17 @@ describe("on the wire: a body the gateway stops never reaches the origin complet
     expect(copies[0]?.complete).toBe(true);
     expect(copies[0]?.body.toString()).toBe("hello");
   });
+
+  it("a mirrored body keeps the client's framing on both copies", async () => {
+    const { upstream } = await send([`${post("/mirrored/framed", "content-length: 11\r\n")}\r\nhello `, "world"]);
+    await new Promise((r) => setTimeout(r, 300));
+    const copies = shadow.requests.filter((r) => r.target === "/mirrored/framed");
+    for (const request of [upstream[0], copies[0]]) {
+      expect(request?.headers["content-length"]).toBe("11");
+      expect(request?.headers["transfer-encoding"]).toBeUndefined();
+      expect(request?.body.toString()).toBe("hello world");
+    }
+  });
 });
 
 describe("on the wire: what is the client's fault is a 4xx of its own, never a 500", () => {
@@ -217,6 +228,23 @@ describe("on the wire: what is the client's fault is a 4xx of its own, never a 5
     if (request.startsWith("HEAD")) expect(response.status).toBe(400);
     else expectProblem(response, 400, "body-not-allowed");
     expect(upstream).toHaveLength(0);
+  });
+
+  it.each([
+    [
+      "the admin namespace spelled with backslashes, with the admin token",
+      "/__gateway\\admin\\config",
+      `authorization: Bearer ${ADMIN}\r\n`,
+    ],
+    ["backslashes climbing out of a route", "/anything\\..\\..\\secret", ""],
+    ["a backslash inside a segment", "/anything/a\\b", ""],
+    ["a dot segment with path parameters", "/anything/..;/secret", ""],
+  ])("%s: 400 invalid-path, nothing forwarded", async (_name, target, extra) => {
+    // The runtime hands the Worker a backslash as it came; fetch() would read it as '/' (and resolve '..').
+    const { response, upstream } = await send([get(`host: gateway.test\r\n${extra}`, target)]);
+    expectProblem(response, 400, "invalid-path");
+    expect(upstream).toHaveLength(0);
+    expect(response.body).not.toContain(ADMIN);
   });
 
   it("GET with a declared empty body is an ordinary GET", async () => {

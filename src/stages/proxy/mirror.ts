@@ -78,6 +78,27 @@ export function startMirror(
     return request.body;
   }
   const [primary, copy] = request.body.tee();
-  background(sendCopy(mirror, balancer, request, copy));
-  return primary;
+  background(sendCopy(mirror, balancer, request, withLength(copy, declared)));
+  return withLength(primary, declared);
+}
+
+/**
+ * A branch of the tee as a body of `length` bytes: the runtime sends a stream of known length with
+ * Content-Length, as the client framed it, where a tee's branch alone would go out chunked. It pulls
+ * from the branch only when its reader asks, so nothing more is held than the tee holds.
+ */
+function withLength(branch: ReadableStream<Uint8Array>, length: number): ReadableStream<Uint8Array> {
+  const reader = branch.getReader();
+  return new ReadableStream<Uint8Array>(
+    {
+      expectedLength: length,
+      pull: async (controller) => {
+        const { done, value } = await reader.read();
+        if (done) controller.close();
+        else controller.enqueue(value);
+      },
+      cancel: (reason) => reader.cancel(reason),
+    },
+    { highWaterMark: 0 },
+  );
 }
