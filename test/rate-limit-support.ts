@@ -48,7 +48,10 @@ export function counterSum(counters: Record<string, number>, prefix: string): nu
 }
 
 export async function redis(action: "stop" | "start"): Promise<void> {
-  const response = await fetch(`${upstashUrl}/__control/redis/${action}`, { method: "POST" });
+  const response = await fetch(`${upstashUrl}/__control/redis/${action}`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${env.UPSTASH_REDIS_REST_TOKEN}` },
+  });
   if (!response.ok) throw new Error(`redis ${action}: ${response.status}`);
 }
 

@@ -16,8 +16,9 @@
  * results in base64 when asked (`Upstash-Encoding: base64`, @upstash/redis's
  * default), counts calls, and can stop and restart Redis, so tests can take it away mid-run:
  * POST /__control/redis/stop and /__control/redis/start (which answers 500 with the reason unless a
- * redis-server of its own really serves the port afterwards); any other /__control/ path (calls,
- * status) changes nothing; every control answer says `{ calls, redis, redisPid }`.
+ * redis-server of its own really serves the port afterwards), one at a time in order of arrival,
+ * with the same bearer token; any other /__control/ path (calls, status) changes nothing; every
+ * control answer says `{ calls, redis, redisPid }`.
  *
  * Runs as its own process (local-upstash.ts starts it): `--port P --redis-port R --token T`; it
  * prints one JSON line when ready and stops Redis when it is told to exit.
@@ -168,15 +169,29 @@ async function serve(options: { port: number; redisPort: number; token: string }
   const app = createApp({ token, redisUrl: `redis://127.0.0.1:${options.redisPort}` });
   const shas = new Map<string, string>();
   let calls = 0;
+  let controls: Promise<void> = Promise.resolve();
 
   const server: Server = createServer((req, res: ServerResponse) => {
     void (async () => {
       const body = await readBody(req);
       if (req.url?.startsWith("/__control/")) {
+        // The control endpoints take the same token: any local client could otherwise stop Redis.
+        if (req.headers.authorization !== `Bearer ${token}`) {
+          res.writeHead(401, { "content-type": "application/json" });
+          res.end(JSON.stringify({ error: "Unauthorized" }));
+          return;
+        }
         let error: string | undefined;
+        const url = req.url;
+        // One control operation at a time, in order of arrival: two starts at once would each
+        // replace the other's child, leaving one running that nobody tracks.
+        const operation = controls.then(async () => {
+          if (url === "/__control/redis/stop") await stopRedis();
+          if (url === "/__control/redis/start") await startRedis();
+        });
+        controls = operation.catch(() => {});
         try {
-          if (req.url === "/__control/redis/stop") await stopRedis();
-          if (req.url === "/__control/redis/start") await startRedis();
+          await operation;
         } catch (cause) {
           error = cause instanceof Error ? cause.message : String(cause);
         }

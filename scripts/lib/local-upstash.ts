@@ -48,7 +48,7 @@ export async function startLocalUpstash(options: { port: number; redisPort: numb
     child.once("exit", (code) => reject(new Error(`local Upstash exited with ${code}; is redis-server installed?`)));
   });
   const control = async (path: string) => {
-    const response = await fetch(`${url}/__control/${path}`, { method: "POST" });
+    const response = await fetch(`${url}/__control/${path}`, { method: "POST", headers: { authorization: `Bearer ${token}` } });
     const status = (await response.json()) as { calls: number; redis: boolean; redisPid: number | null; error?: string };
     if (!response.ok) throw new Error(`local Upstash ${path}: ${status.error ?? response.status}`);
     return status;

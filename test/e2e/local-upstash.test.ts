@@ -102,6 +102,34 @@ describe("local Upstash: restarting Redis", () => {
     expect((await command("PING")).body.result).toBe("PONG");
   });
 
+  it("takes concurrent restarts one at a time: one redis-server, tracked, answering", async () => {
+    const old = await currentPid();
+    process.kill(old, "SIGKILL");
+    await until(() => !alive(old), `redis-server ${old} is gone`);
+    await within(Promise.all([upstash.startRedis(), upstash.startRedis(), upstash.startRedis()]), 15_000);
+    const pid = await currentPid();
+    expect(alive(pid)).toBe(true);
+    expect((await command("PING")).body.result).toBe("PONG");
+    // The tracked one is the one serving: a stop really stops Redis, and a start brings one back.
+    await within(Promise.all([upstash.stopRedis(), upstash.stopRedis()]), 10_000);
+    expect(alive(pid)).toBe(false);
+    expect(await upstash.redisPid()).toBeNull();
+    await within(upstash.startRedis(), 10_000);
+    expect((await command("PING")).body.result).toBe("PONG");
+  });
+
+  it("refuses control calls without the token", async () => {
+    const pid = await currentPid();
+    for (const path of ["redis/stop", "redis/start", "status"]) {
+      const response = await fetch(`${upstash.url}/__control/${path}`, { method: "POST" });
+      expect(response.status).toBe(401);
+      const wrong = await fetch(`${upstash.url}/__control/${path}`, { method: "POST", headers: { authorization: "Bearer nope" } });
+      expect(wrong.status).toBe(401);
+    }
+    expect(await upstash.redisPid()).toBe(pid);
+    expect(alive(pid)).toBe(true);
+  });
+
   it("reports failure, with the reason, when no redis-server can start; succeeds once one can", async () => {
     await upstash.stopRedis();
     // Something else holds the port: answering connections, but it is not our Redis.
