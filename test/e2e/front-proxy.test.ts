@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePorts } from "../../scripts/lib/free-port.ts";
 import { type FrontProxy, startFrontProxy } from "../../scripts/lib/front-proxy.ts";
 import { gatewayWorkerOptions } from "../../scripts/lib/gateway-worker.ts";
+import { recordStructuredLogs } from "../harness/runtime-log.ts";
 
 const BUNDLE = resolve(import.meta.dirname, "../../.e2e/gateway");
 const ADMIN_TOKEN = `front-${crypto.randomUUID()}`;
@@ -188,8 +189,13 @@ describe("front proxy in front of the gateway as wrangler dev serves it", () => 
       CONFIG_REFRESH_INTERVAL_MS: "0",
     });
     mf = new Miniflare(
-      // The gateway's own log lines are not this test's subject: a green run prints only the summary.
-      convertV4MiniflareOptions({ host: "127.0.0.1", port: gatewayPort, handleStructuredLogs: () => {}, workers: [worker] }),
+      // The gateway's log goes to the run's file, not the terminal: a failed test shows its lines.
+      convertV4MiniflareOptions({
+        host: "127.0.0.1",
+        port: gatewayPort,
+        handleStructuredLogs: recordStructuredLogs("front-proxy"),
+        workers: [worker],
+      }),
     );
     await mf.ready;
     front = await startFrontProxy({ port: frontPort, hosts: ["127.0.0.1"], target: { host: "127.0.0.1", port: gatewayPort } });
