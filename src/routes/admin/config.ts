@@ -18,8 +18,8 @@ import type { Expectation, PublishAction, PublishOutcome, VersionEntry } from ".
 import { gatewaySettings } from "../../env.ts";
 import { GatewayError } from "../../errors.ts";
 import { readUpTo } from "../../lib/bounded-read.ts";
-import { type JsonDocumentProblem, parseJsonDocument } from "../../lib/json-document.ts";
 import { NAME, NAME_RULE } from "../../lib/config/fields.ts";
+import { type JsonDocumentProblem, parseJsonDocument } from "../../lib/json-document.ts";
 import { log } from "../../lib/log.ts";
 import type { AppEnv } from "../../variables.ts";
 
