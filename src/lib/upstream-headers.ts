@@ -3,12 +3,18 @@
  * The proxy sends them; coalescing decides on them whether two requests are the same read. Both
  * build them here, so the request a shared answer is judged on is the request the origin saw.
  */
-import type { CompiledRoute } from "../config/compile.ts";
+import type { CompiledAuth } from "./auth/config.ts";
 import { type HeaderPairs, upstreamRequestHeaders } from "./headers.ts";
+
+/** What of a compiled route decides its upstream headers. */
+export interface HeaderRules {
+  allowHeaders: ReadonlySet<string> | null;
+  auth: Pick<CompiledAuth, "stripHeaders" | "stripCookie"> | null;
+}
 
 /** What the earlier stages put on the request (route, identity, request id, trace context). */
 export interface UpstreamHeaderInputs {
-  route: CompiledRoute;
+  route: HeaderRules;
   /** The Host the client asked for, as validated and routed on (with its port, if any). */
   authority: string;
   /** The claim headers authenticate forwards; undefined when none. */
