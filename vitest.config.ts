@@ -52,6 +52,14 @@ export default defineConfig({
         },
       },
       {
+        // The scripts' own logic in Node (the dev stack's and the benchmarks' helpers): no servers.
+        test: {
+          name: "scripts",
+          environment: "node",
+          include: ["scripts/**/*.test.ts"],
+        },
+      },
+      {
         // From the outside, as an operator would: the deploy bundle served by workerd on a port,
         // driven by the CLI and by a real browser.
         test: {

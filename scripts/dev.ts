@@ -1,10 +1,11 @@
 /**
  * `npm start`: the gateway under wrangler dev on an embedded default, no account and no network.
  * Starts the demo origin and a local Upstash (Debian's redis-server behind the Upstash REST API,
- * when redis-server is installed), publishes examples/config.json into local KV (validated like
- * any publish), then runs wrangler dev with the development flag that allows loopback upstreams.
- * wrangler dev listens on a private loopback port behind a front proxy on the documented port, which
- * sets CF-Connecting-IP from the socket as Cloudflare's edge does (scripts/lib/front-proxy.ts).
+ * installed first when missing and run as root), publishes examples/config.json into local KV
+ * (validated like any publish), then runs wrangler dev with the development flag that allows
+ * loopback upstreams. wrangler dev listens on a private loopback port behind a front proxy on the
+ * documented port, which sets CF-Connecting-IP from the socket as Cloudflare's edge does
+ * (scripts/lib/front-proxy.ts).
  */
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -13,7 +14,7 @@ import { createApiKey } from "../src/services/api-keys/store.ts";
 import { startDemoOrigin } from "./demo-origin.ts";
 import { freePort } from "./lib/free-port.ts";
 import { startFrontProxy } from "./lib/front-proxy.ts";
-import { type LocalUpstash, startLocalUpstash } from "./lib/local-upstash.ts";
+import { startLocalUpstashOrWarn } from "./lib/local-upstash.ts";
 import { wranglerKv } from "./lib/wrangler-kv.ts";
 
 const GATEWAY_PORT = Number(process.env.PORT ?? 8787);
@@ -30,14 +31,10 @@ const origin = await startDemoOrigin(ORIGIN_PORT).catch((error: NodeJS.ErrnoExce
 });
 console.log(`demo origin listening on http://127.0.0.1:${ORIGIN_PORT}`);
 
-// Policies with backend "upstash" talk to this; without redis-server they fail open (and say so).
-let upstash: LocalUpstash | null = null;
-try {
-  upstash = await startLocalUpstash({ port: await freePort(), redisPort: await freePort() });
-  console.log(`local Upstash (redis-server behind the REST API) on ${upstash.url}`);
-} catch {
-  console.warn("redis-server not found (apt-get install redis-server): policies with backend 'upstash' will fail open");
-}
+// Policies with backend "upstash" talk to this. redis-server is installed first when missing (as
+// root); without it they fail open, and one warning line says so.
+const upstash = await startLocalUpstashOrWarn({ port: await freePort(), redisPort: await freePort() });
+if (upstash) console.log(`local Upstash (redis-server behind the REST API) on ${upstash.url}`);
 const adminToken = crypto.randomUUID();
 
 const published = await publishConfig(wranglerKv({ where: "local" }), JSON.parse(readFileSync(CONFIG_FILE, "utf8")), {

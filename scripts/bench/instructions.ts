@@ -97,7 +97,7 @@ function latestDumpTotal(dir: string): number {
 
 async function main(): Promise<void> {
   const started = Date.now();
-  ensureTools(["nginx", "valgrind"]);
+  await ensureTools(["nginx", "valgrind"]);
   rmSync(WORK, { recursive: true, force: true });
   mkdirSync(WORK, { recursive: true });
   const bundle = process.env.INSTRUCTIONS_BUNDLE ?? resolve(WORK, "gateway/index.js");

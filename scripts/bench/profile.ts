@@ -14,7 +14,7 @@ import { startWorkerd } from "./workerd.ts";
 const ROOT = resolve(import.meta.dirname, "../..");
 const WORK = resolve(ROOT, ".bench/profile");
 mkdirSync(WORK, { recursive: true });
-ensureTools();
+await ensureTools(["nginx", "wrk"]);
 const [originPort, inspectorPort, gatewayPort] = await freePorts(3);
 const nginx = startNginx(WORK, originPort, 1);
 const O = `http://127.0.0.1:${originPort}`;

@@ -164,7 +164,7 @@ async function measureEjection(
 
 async function main(): Promise<void> {
   const started = Date.now();
-  ensureTools();
+  await ensureTools(["nginx", "wrk", "haproxy", "redis-server"]);
   rmSync(WORK, { recursive: true, force: true });
   mkdirSync(WORK, { recursive: true });
 
@@ -209,7 +209,9 @@ async function main(): Promise<void> {
   // Upstash policies talk to Debian's redis-server behind the Upstash REST API, beside the origin.
   const upstash = await startLocalUpstash({ port: upstashPort, redisPort });
   pin(upstash.pid, LOAD_CPU);
-  pin(Number(execFileSync("pgrep", ["-n", "-f", `redis-server 127.0.0.1:${redisPort}`], { encoding: "utf8" }).trim()), LOAD_CPU);
+  const redisPid = await upstash.redisPid();
+  if (redisPid === null) throw new Error("the local Upstash runs no redis-server");
+  pin(redisPid, LOAD_CPU);
   const origin = `http://127.0.0.1:${originPort}`;
   await waitFor(async () => (await fetch(`${origin}/`)).ok, "nginx");
 

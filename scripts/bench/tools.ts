@@ -1,26 +1,20 @@
 /**
  * Process helpers for the benchmark: free ports, the nginx origin, wrk runs and CPU accounting.
  */
-import { type ChildProcess, execFile, execFileSync, spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, execFile, execFileSync, spawn } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
+import { ensureSystemPackagesOrExit, type SystemToolName } from "../lib/system-packages.ts";
 
 const execFileAsync = promisify(execFile);
 
-/** Debian packages the benchmark runs, by the command each provides. */
-const TOOLS: Record<string, string> = { nginx: "nginx-light", wrk: "wrk", haproxy: "haproxy", valgrind: "valgrind" };
-
-/** Makes sure the Debian tools named are there (nginx, wrk and HAProxy by default), installing them when running as root. */
-export function ensureTools(tools: string[] = ["nginx", "wrk", "haproxy"]): void {
-  const missing = tools.filter((tool) => spawnSync("sh", ["-c", `command -v ${tool} || test -x /usr/sbin/${tool}`]).status !== 0);
-  if (missing.length === 0) return;
-  const packages = missing.map((tool) => TOOLS[tool]).join(" ");
-  if (process.getuid?.() !== 0) throw new Error(`missing ${missing.join(", ")}: apt-get install ${packages}`);
-  console.log(`installing ${packages} from Debian...`);
-  execFileSync("sh", ["-c", `apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ${packages}`], {
-    stdio: "inherit",
-  });
+/**
+ * Makes sure the Debian tools named are there (nginx, wrk and HAProxy by default), installing them
+ * when running as root; otherwise exits with one line naming the command that installs them.
+ */
+export async function ensureTools(tools: readonly SystemToolName[] = ["nginx", "wrk", "haproxy"]): Promise<void> {
+  await ensureSystemPackagesOrExit(tools.map((tool) => ({ tool, why: "the benchmark runs it" })));
 }
 
 export const ORIGIN_BODY = '{"ok":true,"service":"origin","items":[1,2,3]}';

@@ -146,7 +146,8 @@ async function serve(options: { port: number; redisPort: number; token: string }
    * a new one counts as started only once Redis on the port reports that child's process id.
    */
   const startRedis = async () => {
-    if (redis?.running && (await redisProcessId(options.redisPort, 1_000)) === redis.process.pid) return;
+    const current = redis?.running ? redis.process.pid : undefined;
+    if (current !== undefined && (await redisProcessId(options.redisPort, 1_000)) === current) return;
     await stopRedis();
     const child = spawnRedis(options.redisPort);
     redis = child;
@@ -154,9 +155,13 @@ async function serve(options: { port: number; redisPort: number; token: string }
     for (;;) {
       if (!child.running) {
         redis = null;
-        throw new Error(`${await child.exited}: ${child.output.trim().split("\n").slice(-3).join(" | ")}`);
+        const tail = child.output.trim().split("\n").slice(-3).join(" | ");
+        throw new Error(tail === "" ? await child.exited : `${await child.exited}: ${tail}`);
       }
-      if ((await redisProcessId(options.redisPort, 250)) === child.process.pid) return;
+      // A child that could not be spawned (no redis-server on PATH) has no pid, and neither has
+      // "nobody answering": only a real pid counts, and the spawn error ends the loop above.
+      const pid = child.process.pid;
+      if (pid !== undefined && (await redisProcessId(options.redisPort, 250)) === pid) return;
       if (Date.now() > deadline) {
         await stopRedis();
         throw new Error(`redis-server did not answer on port ${options.redisPort} within 5 s`);
@@ -267,7 +272,11 @@ if (import.meta.main) {
   console.error = (...args: unknown[]) => void process.stderr.write(`${args.map(oneLine).join(" ")}\n`);
   const { values } = parseArgs({ options: { port: { type: "string" }, "redis-port": { type: "string" }, token: { type: "string" } } });
   const options = { port: Number(values.port), redisPort: Number(values["redis-port"]), token: values.token ?? "" };
-  const running = await serve(options);
+  // A failed start is one line on stderr (local-upstash.ts reports it), not an uncaught stack.
+  const running = await serve(options).catch((error: unknown) => {
+    process.stderr.write(`${error instanceof Error ? error.message : oneLine(error)}\n`);
+    process.exit(1);
+  });
   const exit = () => void running.close().then(() => process.exit(0));
   process.once("SIGTERM", exit);
   process.once("SIGINT", exit);

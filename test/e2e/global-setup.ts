@@ -1,7 +1,8 @@
 /**
  * Starts the gateway as it is deployed: the bundle `wrangler deploy --dry-run` builds, served by
  * workerd (through Miniflare) on a free loopback port, with its KV namespace and Durable Objects,
- * an admin token and the production validation rules (no private upstreams).
+ * an admin token and the production validation rules (no private upstreams). The Debian packages
+ * the e2e tests run (Chromium, redis-server) are installed first when missing.
  */
 import { execFileSync } from "node:child_process";
 import { mkdirSync, rmSync } from "node:fs";
@@ -11,11 +12,14 @@ import type { TestProject } from "vitest/node";
 import { freePort } from "../../scripts/lib/free-port.ts";
 import { gatewayWorkerOptions } from "../../scripts/lib/gateway-worker.ts";
 import { recordStructuredLogs } from "../harness/runtime-log.ts";
+import { ensureTestRunPackages } from "../harness/system-packages.ts";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 const WORK = resolve(ROOT, ".e2e");
 
 export default async function setup(project: TestProject) {
+  // Chromium for the status page, redis-server for the local Upstash: before anything starts.
+  await ensureTestRunPackages(project);
   rmSync(WORK, { recursive: true, force: true });
   mkdirSync(WORK, { recursive: true });
   execFileSync("wrangler", ["deploy", "--dry-run", "--outdir", resolve(WORK, "gateway")], { cwd: ROOT, stdio: "ignore" });
@@ -35,7 +39,11 @@ export default async function setup(project: TestProject) {
       ],
     }),
   );
-  await mf.ready;
+  // Vitest runs no teardown for a setup that threw: a runtime left running would keep it from exiting.
+  await mf.ready.catch(async (error: unknown) => {
+    await mf.dispose();
+    throw error;
+  });
   project.provide("e2eGatewayUrl", `http://127.0.0.1:${port}`);
   project.provide("e2eAdminToken", token);
   return async () => {

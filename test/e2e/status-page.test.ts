@@ -7,10 +7,11 @@ import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { SYSTEM_TOOLS } from "../../scripts/lib/system-packages.ts";
 
 const url = inject("e2eGatewayUrl");
 const token = inject("e2eAdminToken");
-const CHROMIUM = "/usr/bin/chromium";
+const CHROMIUM = SYSTEM_TOOLS.chromium.executable;
 const SCREENSHOT = resolve(import.meta.dirname, "../../.e2e/status-page.png");
 
 type Browser = Awaited<ReturnType<typeof chromium.launch>>;
@@ -34,7 +35,8 @@ async function publish(config: unknown): Promise<string> {
 }
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium (.ci/run installs it)`);
+  // The e2e global setup installs it when missing (as root), or ends the run saying how.
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium`);
   // The flags keep a root, sandboxless, offline Chromium from reaching for the network.
   browser = await chromium.launch({
     executablePath: CHROMIUM,
