@@ -5,12 +5,15 @@
  * cannot do this itself: its proxy Worker and Miniflare's entry Worker both set the header only
  * when the client did not, so a forged value reached the gateway and per-IP limits were no limits.
  *
- * Everything else passes through untouched and unbuffered: request and response bodies stream
- * both ways with backpressure (uploads of any size, server-sent events), and upgrades (WebSocket)
- * are spliced socket to socket after the same header rewrite.
+ * Like the edge, it answers itself what no Worker is ever handed (front-proxy-admission.ts), with
+ * the gateway's problem documents, and forwards nothing of a request it refuses. Everything else
+ * passes through untouched and unbuffered: request and response bodies stream both ways with
+ * backpressure (uploads of any size, server-sent events), and upgrades (WebSocket) are spliced
+ * socket to socket after the same header rewrite.
  */
 import {
   Agent,
+  type ClientRequest,
   createServer,
   type IncomingHttpHeaders,
   type IncomingMessage,
@@ -20,9 +23,8 @@ import {
   STATUS_CODES,
 } from "node:http";
 import { connect, type Socket } from "node:net";
-import { type ProblemCode, problemResponse } from "../../src/errors.ts";
-import { isAuthority } from "../../src/lib/request-target.ts";
-import { ROUTE_METHODS } from "../../src/lib/routing/config.ts";
+import { problemResponse } from "../../src/errors.ts";
+import { type Admitted, admitRequest, ONLY_ORIGIN_FORM, parseErrorRefusal, type Refusal } from "./front-proxy-admission.ts";
 
 /**
  * RFC 9110 section 7.6.1: hop-by-hop fields belong to one connection and are not forwarded.
@@ -37,6 +39,18 @@ export interface FrontProxy {
   close(): Promise<void>;
 }
 
+/** One request on a client connection and what became of it. */
+interface Exchange {
+  req: IncomingMessage;
+  res: ServerResponse;
+  /** The request to wrangler dev, once one is made. */
+  upstream: ClientRequest | null;
+  /** Its body broke on the way in: wrangler dev's request was cut off and its answer is not wanted. */
+  aborted: boolean;
+  /** The response has been written or abandoned. */
+  settled: boolean;
+}
+
 /** The peer address as Cloudflare writes it: dotted IPv4 for an IPv4 peer on a dual-stack socket. */
 export function clientAddress(socket: Socket): string {
   const address = socket.remoteAddress ?? "";
@@ -45,69 +59,29 @@ export function clientAddress(socket: Socket): string {
 
 /**
  * The request's header lines for the Worker: raw (case, order and repeats kept), without any
- * client-sent CF-Connecting-IP and with the one from the socket. An upgrade keeps its Upgrade.
+ * client-sent CF-Connecting-IP and with the one from the socket; Host is the admitted one. An
+ * upgrade keeps its Upgrade.
  */
-function forwardedHeaderLines(req: IncomingMessage, upgrade: boolean): Array<[string, string]> {
+function forwardedHeaderLines(req: IncomingMessage, admitted: Admitted, upgrade: boolean): Array<[string, string]> {
   const named = connectionOptions(req.headers);
   const lines: Array<[string, string]> = [];
   for (let i = 0; i < req.rawHeaders.length; i += 2) {
     const name = req.rawHeaders[i] ?? "";
     const lower = name.toLowerCase();
     if (lower === "cf-connecting-ip" || HOP_BY_HOP.has(lower) || named.has(lower)) continue;
-    lines.push([name, req.rawHeaders[i + 1] ?? ""]);
+    lines.push([name, lower === "host" ? admitted.host : (req.rawHeaders[i + 1] ?? "")]);
   }
   if (upgrade) lines.push(["Connection", "Upgrade"], ["Upgrade", String(req.headers.upgrade ?? "")]);
   lines.push(["CF-Connecting-IP", clientAddress(req.socket)]);
   return lines;
 }
 
-/** Why the front door refuses a request before wrangler dev sees it, as the gateway would answer it. */
-interface Refusal {
-  code: ProblemCode;
-  detail: string;
-  headers?: Record<string, string>;
+/** The head of `req` as admitRequest reads it. */
+function admissionOf(req: IncomingMessage) {
+  return admitRequest({ method: req.method ?? "", target: req.url ?? "", httpVersion: req.httpVersion, rawHeaders: req.rawHeaders });
 }
 
-const ONLY_ORIGIN_FORM: Refusal = {
-  code: "method-not-allowed",
-  detail: "Only requests for a path are proxied (no asterisk-form or authority-form targets).",
-  headers: { allow: ROUTE_METHODS.join(", ") },
-};
-
-const INVALID_HOST: Refusal = {
-  code: "invalid-host",
-  detail: "The request needs exactly one Host header holding a host name and an optional port.",
-};
-
-/**
- * What Cloudflare's edge refuses before a Worker runs (RFC 9112 section 3.2: one valid Host), and
- * request targets no Worker can be handed (asterisk-form, authority-form). Without this, wrangler
- * dev's own layers fail on them with a 500 and a stack trace. An absolute-form target is turned into
- * the origin-form request it stands for, its authority replacing Host (RFC 9112 section 3.2.2).
- */
-function refusalOrRewrite(req: IncomingMessage): Refusal | null {
-  const target = req.url ?? "";
-  if (/^https?:\/\//i.test(target)) {
-    let url: URL;
-    try {
-      url = new URL(target);
-    } catch {
-      return INVALID_HOST;
-    }
-    if (url.username !== "" || url.password !== "" || !isAuthority(url.host)) return INVALID_HOST;
-    req.url = `${url.pathname}${url.search}`;
-    for (let i = 0; i < req.rawHeaders.length; i += 2) if (req.rawHeaders[i]?.toLowerCase() === "host") req.rawHeaders[i + 1] = url.host;
-    req.headers.host = url.host;
-  } else if (!target.startsWith("/")) {
-    return ONLY_ORIGIN_FORM;
-  }
-  let hosts = 0;
-  for (let i = 0; i < req.rawHeaders.length; i += 2) if (req.rawHeaders[i]?.toLowerCase() === "host") hosts++;
-  if (hosts !== 1 || !isAuthority(req.headers.host ?? "")) return INVALID_HOST;
-  return null;
-}
-
-/** Writes the gateway's problem document for `refusal` and closes the connection. */
+/** Writes the gateway's problem document for `refusal`; it always closes the connection. */
 async function refuse(refusal: Refusal, write: (status: number, headers: Record<string, string>, body: string) => void): Promise<void> {
   const response = problemResponse(refusal.code, crypto.randomUUID(), refusal.detail, { ...refusal.headers, connection: "close" });
   const body = await response.text();
@@ -146,24 +120,77 @@ export async function startFrontProxy(options: {
 }): Promise<FrontProxy> {
   const agent = new Agent({ keepAlive: true });
   const { target } = options;
+  // Per client connection, in request order: the exchanges not yet settled (a response still to
+  // write, or a body still arriving). Weak: a closed connection's entry goes with its socket.
+  const exchanges = new WeakMap<Socket, Exchange[]>();
+  // Connections that are being closed after a refusal: RFC 9112 section 9.6, no request that
+  // follows on them is acted on.
+  const closing = new WeakSet<Socket>();
 
-  const forward = function forwardRequest(req: IncomingMessage, res: ServerResponse) {
-    const refusal = refusalOrRewrite(req);
-    if (refusal !== null) {
+  const unsettled = (socket: Socket): Exchange[] => {
+    const live = (exchanges.get(socket) ?? []).filter((exchange) => !(exchange.settled && exchange.req.complete));
+    exchanges.set(socket, live);
+    return live;
+  };
+
+  /**
+   * Runs `then` once every response owed on `socket` has been written: an answer of the front
+   * door's own for later bytes goes after them (RFC 9112 section 9.3.2: responses in request order).
+   */
+  const afterOwedResponses = (socket: Socket, then: () => void) => {
+    const owed = unsettled(socket).filter((exchange) => !exchange.settled);
+    let left = owed.length;
+    if (left === 0) return then();
+    for (const exchange of owed) exchange.res.once("close", () => --left === 0 && then());
+  };
+
+  /** Writes a refusal straight to a socket outside any response: a parse error, an upgrade, CONNECT. */
+  const refuseOnSocket = (refusal: Refusal, client: Socket) => {
+    closing.add(client);
+    afterOwedResponses(client, () => {
+      // The last response owed closed the connection (HTTP/1.0, Connection: close): nothing more is said.
+      if (!client.writable) return;
       void refuse(refusal, (status, headers, body) => {
-        req.resume();
-        res.writeHead(status, headers).end(body);
+        const lines = Object.entries(headers).map(([n, v]) => `${n}: ${v}\r\n`);
+        client.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ""}\r\n${lines.join("")}\r\n${body}`);
       });
+    });
+  };
+
+  const refuseResponse = (refusal: Refusal, exchange: Exchange) => {
+    closing.add(exchange.req.socket);
+    // Whatever body follows is read and dropped until the connection closes after the answer.
+    exchange.req.resume();
+    void refuse(refusal, (status, headers, body) => exchange.res.writeHead(status, headers).end(body));
+  };
+
+  const forward = function forwardRequest(req: IncomingMessage, res: ServerResponse, continueExpected = false) {
+    const socket = req.socket;
+    const exchange: Exchange = { req, res, upstream: null, aborted: false, settled: false };
+    unsettled(socket).push(exchange);
+    res.once("close", () => {
+      exchange.settled = true;
+      // The client went away: so does the request to the Worker (a cancelled upload or stream).
+      if (!res.writableFinished) exchange.upstream?.destroy();
+    });
+    // A request pipelined behind a refusal: the connection closes once the refusal is written.
+    if (closing.has(socket)) {
+      req.resume();
       return;
     }
+    const admission = admissionOf(req);
+    if ("refusal" in admission) return refuseResponse(admission.refusal, exchange);
+    // Only now, when the request is admitted, is the client told to send its body.
+    if (continueExpected) res.writeContinue();
     const upstream = request({
       agent,
       host: target.host,
       port: target.port,
       method: req.method,
-      path: req.url,
-      headers: forwardedHeaderLines(req, false).flat(),
+      path: admission.admitted.target,
+      headers: forwardedHeaderLines(req, admission.admitted, false).flat(),
     });
+    exchange.upstream = upstream;
     upstream.on("response", (answer) => {
       res.writeHead(answer.statusCode ?? 502, answer.statusMessage, responseHeaderLines(answer.headers, answer.rawHeaders));
       // Headers go out now, not with the first body chunk: a stream may be slow to start.
@@ -172,6 +199,7 @@ export async function startFrontProxy(options: {
       answer.once("error", () => res.destroy());
     });
     upstream.on("error", () => {
+      if (exchange.aborted) return;
       if (res.headersSent) {
         res.destroy();
         return;
@@ -179,61 +207,79 @@ export async function startFrontProxy(options: {
       res.writeHead(502, { "content-type": "text/plain; charset=utf-8" });
       res.end(`wrangler dev is not answering on ${target.host}:${target.port}\n`);
     });
-    // The client went away: so does the request to the Worker (a cancelled upload or stream).
-    res.once("close", () => {
-      if (!res.writableFinished) upstream.destroy();
-    });
     req.pipe(upstream);
   };
 
-  /** Writes a refusal straight to a socket that left HTTP (an upgrade, or CONNECT). */
-  const refuseOnSocket = (refusal: Refusal, client: Socket) =>
-    refuse(refusal, (status, headers, body) => {
-      const lines = Object.entries(headers).map(([n, v]) => `${n}: ${v}\r\n`);
-      client.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ""}\r\n${lines.join("")}\r\n${body}`);
-    });
+  /**
+   * A request Node's parser refused: its head (a malformed field, an oversized header section) or
+   * the body of one already forwarded (malformed chunked framing, a connection closed short of
+   * Content-Length). Responses owed for earlier requests go first; a forwarded request whose body
+   * broke is cut off before it completes, so wrangler dev never sees it whole.
+   */
+  const refuseUnparsable = function refuseUnparsable(error: NodeJS.ErrnoException, client: Socket) {
+    client.on("error", () => {});
+    // A connection already closing after a refusal (or a parser failing again) has had its answer.
+    if (closing.has(client)) return;
+    closing.add(client);
+    const broken = unsettled(client).find((exchange) => !exchange.req.complete);
+    if (broken !== undefined) {
+      broken.aborted = true;
+      broken.upstream?.destroy();
+    }
+    // The client reset the connection (or it broke): there is no one left to answer.
+    if (!client.writable) return client.destroy();
+    if (broken === undefined) return refuseOnSocket(parseErrorRefusal(error.code, false), client);
+    // Its response already went (an early answer): nothing can be said after it but the close.
+    if (broken.res.writableFinished) return client.end();
+    // Its response is under way: a problem document in the middle would corrupt it; the cut says it.
+    if (broken.res.headersSent) return client.destroy();
+    void refuse(parseErrorRefusal(error.code, true), (status, headers, body) => broken.res.writeHead(status, headers).end(body));
+  };
 
   const splice = function forwardUpgrade(req: IncomingMessage, client: Socket, head: Buffer) {
-    const refusal = refusalOrRewrite(req);
-    if (refusal !== null) {
-      void refuseOnSocket(refusal, client);
-      return;
-    }
-    const upstream = connect(target.port, target.host);
-    const lines = forwardedHeaderLines(req, true).map(([name, value]) => `${name}: ${value}\r\n`);
-    upstream.once("connect", () => {
-      upstream.write(`${req.method} ${req.url} HTTP/1.1\r\n${lines.join("")}\r\n`);
-      if (head.length > 0) upstream.write(head);
-      upstream.pipe(client);
-      client.pipe(upstream);
+    client.on("error", () => {});
+    const admission = admissionOf(req);
+    if ("refusal" in admission) return refuseOnSocket(admission.refusal, client);
+    const lines = forwardedHeaderLines(req, admission.admitted, true).map(([name, value]) => `${name}: ${value}\r\n`);
+    // An upgrade pipelined behind requests still being answered waits for their responses.
+    afterOwedResponses(client, () => {
+      if (!client.writable) return client.destroy();
+      const upstream = connect(target.port, target.host);
+      upstream.once("connect", () => {
+        upstream.write(`${req.method} ${admission.admitted.target} HTTP/1.1\r\n${lines.join("")}\r\n`);
+        if (head.length > 0) upstream.write(head);
+        upstream.pipe(client);
+        client.pipe(upstream);
+      });
+      upstream.once("error", () => client.destroy());
+      client.once("error", () => upstream.destroy());
+      upstream.once("close", () => client.destroy());
+      client.once("close", () => upstream.destroy());
     });
-    upstream.once("error", () => client.destroy());
-    client.once("error", () => upstream.destroy());
-    upstream.once("close", () => client.destroy());
-    client.once("close", () => upstream.destroy());
   };
 
   const servers: Server[] = [];
   const addresses: string[] = [];
   for (const host of options.hosts) {
-    const server = createServer(forward);
+    // requireHostHeader off: a missing Host gets the gateway's invalid-host problem, not Node's
+    // bare 400. maxHeadersCount 0: Node would otherwise drop every field after the 2000th and
+    // forward a request other than the one sent (the header section stays bounded by its size).
+    const server = createServer({ requireHostHeader: false }, (req, res) => forward(req, res));
+    server.maxHeadersCount = 0;
+    // Node's default ends a connection when the client half-closes it, dropping responses still
+    // owed for requests already forwarded (a client that sends, then shuts its side, as `nc` does).
+    // With it on, the last owed response closes the connection instead. Not in Node's types.
+    Object.assign(server, { httpAllowHalfOpen: true });
+    // Expect: 100-continue is answered only once the request is admitted; any other expectation
+    // is refused by admitRequest.
+    server.on("checkContinue", (req: IncomingMessage, res: ServerResponse) => forward(req, res, true));
+    server.on("checkExpectation", (req: IncomingMessage, res: ServerResponse) => forward(req, res));
     server.on("upgrade", splice);
-    // A request Node's parser refuses (an authority-form target, a malformed field): a problem
-    // document, as the gateway answers its own 400s.
-    server.on("clientError", (error: NodeJS.ErrnoException, client: Socket) => {
-      client.on("error", () => {});
-      if (!client.writable) return client.destroy();
-      if (error.code === "HPE_HEADER_OVERFLOW")
-        return client.end("HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n\r\n");
-      if (error.code === "ERR_HTTP_REQUEST_TIMEOUT") {
-        return void refuseOnSocket({ code: "request-timeout", detail: "The request did not arrive in time." }, client);
-      }
-      void refuseOnSocket({ code: "bad-request", detail: "The request is not valid HTTP/1.1." }, client);
-    });
+    server.on("clientError", refuseUnparsable);
     // CONNECT: no Worker is handed one on Cloudflare, and no tunnel is opened here either.
     server.on("connect", (_req: IncomingMessage, client: Socket) => {
       client.on("error", () => {});
-      void refuseOnSocket({ ...ONLY_ORIGIN_FORM, detail: "CONNECT is not proxied by this gateway." }, client);
+      refuseOnSocket({ ...ONLY_ORIGIN_FORM, detail: "CONNECT is not proxied by this gateway." }, client);
     });
     // Large uploads and long streams are the point of a gateway: no server-side timeouts here.
     server.requestTimeout = 0;
