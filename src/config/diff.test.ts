@@ -301,3 +301,57 @@ describe("config edits", () => {
     expect(putRoute([], "x", {}).kind).toBe("not-a-config");
   });
 });
+
+describe("diffConfigs with values", () => {
+  it("gives each changed field's value before and after, the whole entry added or removed, and the order moved", () => {
+    const after = structuredClone(base) as typeof base & { routes: Array<Record<string, unknown>>; observability?: unknown };
+    (after.routes[1] as Record<string, unknown>).timeoutMs = 2000;
+    delete (after.routes[1] as Record<string, unknown>).match;
+    after.routes.reverse();
+    after.routes.push({ id: "health", match: { path: "/health" }, cluster: "users" });
+    delete (after.clusters as Record<string, unknown>).orders;
+    after.observability = { serverTiming: true };
+    expect(diffConfigs(base, after, { values: true })).toEqual([
+      {
+        kind: "changed",
+        entry: "routes[orders]",
+        fields: ["match", "timeoutMs"],
+        values: [
+          { field: "match", before: { path: "/orders/*" }, after: undefined },
+          { field: "timeoutMs", before: 5000, after: 2000 },
+        ],
+      },
+      { kind: "added", entry: "routes[health]", fields: [], values: [{ field: "", after: after.routes[2] }] },
+      { kind: "removed", entry: "clusters.orders", fields: [], values: [{ field: "", before: base.clusters.orders }] },
+      {
+        kind: "moved",
+        entry: "routes (order)",
+        fields: [],
+        values: [{ field: "", before: ["users", "orders"], after: ["orders", "users"] }],
+      },
+      {
+        kind: "added",
+        entry: "observability",
+        fields: ["observability"],
+        values: [{ field: "observability", after: { serverTiming: true } }],
+      },
+    ]);
+  });
+
+  it("is the same diff with values added: one per field, or one for the whole entry", () => {
+    const before = { ...base, routes: routes(2_000), observability: { accessLog: { sampleRate: 0.5 } } };
+    const after = structuredClone(before) as typeof before & { routes: Route[] };
+    after.routes = after.routes.filter((_, i) => i % 7 !== 0).map((route, i) => (i % 5 === 0 ? { ...route, timeoutMs: i } : route));
+    after.routes.push(...after.routes.splice(10, 3), { id: "extra", cluster: "orders" });
+    after.observability.accessLog.sampleRate = 0.1;
+    const plain = diffConfigs(before, after);
+    const withValues = diffConfigs(before, after, { values: true });
+    expect(withValues.map(({ values: _, ...change }) => change)).toEqual(plain);
+    for (const change of withValues) {
+      expect(change.values?.map((value) => value.field)).toEqual(change.fields.length > 0 ? change.fields : [""]);
+    }
+    expect(withValues.find((change) => change.entry === "observability")?.values).toEqual([
+      { field: "observability.accessLog.sampleRate", before: 0.5, after: 0.1 },
+    ]);
+  });
+});
