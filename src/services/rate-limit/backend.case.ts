@@ -10,6 +10,7 @@
  * windows and assert bounds computed from the clock around each call, never a duration.
  */
 import { describe, expect, it } from "vitest";
+import { seeded } from "../../../test/seeded.ts";
 import { type LimitSpec, RATE_LIMIT_ALGORITHMS, type RateLimitAlgorithm } from "../../lib/rate-limit/algorithms.ts";
 import type { Grant } from "../../lib/rate-limit/decision.ts";
 import type { LimiterBackend } from "./backend.ts";
@@ -95,18 +96,6 @@ async function takeUntilRefused(backend: LimiterBackend, key: string, max: numbe
 }
 
 const sum = (grants: readonly Grant[]) => grants.reduce((total, grant) => total + grant.granted, 0);
-
-/** A small seeded generator (mulberry32), so a mixed sequence is the same on every run. */
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 /**
  * Wraps a backend so every grant it returns is checked against what holds for any take: a whole

@@ -9,6 +9,7 @@
 import { env } from "cloudflare:workers";
 import { Redis } from "@upstash/redis/cloudflare";
 import { afterAll, describe, expect, it } from "vitest";
+import { seeded } from "../../../test/seeded.ts";
 import { type CounterState, type LimitSpec, RATE_LIMIT_ALGORITHMS, take } from "../../lib/rate-limit/algorithms.ts";
 import { grantOfReply, limitScript, limitScriptArgs } from "./upstash-scripts.ts";
 
@@ -23,18 +24,6 @@ const written = new Set<string>();
 afterAll(async () => {
   if (written.size > 0) await redis.del(...written);
 });
-
-/** A small seeded generator (mulberry32), so a sequence is the same on every run. */
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 /** The hash fields a state is stored as (upstash-scripts.ts), expiresAt included. */
 function storedFields(state: CounterState, expiresAt: number): Record<string, number> {
