@@ -5,13 +5,17 @@
  * (validated like any publish), then runs wrangler dev with the development flag that allows
  * loopback upstreams. wrangler dev listens on a private loopback port behind a front proxy on the
  * documented port, which sets CF-Connecting-IP from the socket as Cloudflare's edge does
- * (scripts/lib/front-proxy.ts).
+ * (scripts/lib/front-proxy.ts). Then it watches the config file and republishes it on each save,
+ * through the admin API, so the gateway serves it from its next request
+ * (scripts/lib/config-watch.ts).
  */
 import { spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { publishConfig } from "../src/config/store.ts";
+import type { ConfigIssue } from "../src/lib/config/fields.ts";
 import { createApiKey } from "../src/services/api-keys/store.ts";
+import { adminClient } from "./cli/admin-client.ts";
 import { startDemoOrigin } from "./demo-origin.ts";
+import { configRepublisher, loadConfigFile, type PublishAnswer, watchConfigFile } from "./lib/config-watch.ts";
 import { freePort } from "./lib/free-port.ts";
 import { startFrontProxy } from "./lib/front-proxy.ts";
 import { startLocalUpstashOrWarn } from "./lib/local-upstash.ts";
@@ -20,6 +24,8 @@ import { wranglerKv } from "./lib/wrangler-kv.ts";
 const GATEWAY_PORT = Number(process.env.PORT ?? 8787);
 const ORIGIN_PORT = 8788; // examples/config.json routes here
 const CONFIG_FILE = process.env.EDGEGATE_CONFIG ?? "examples/config.json";
+// Loopback upstreams (the demo origin) are allowed here, as wrangler dev's ALLOW_PRIVATE_UPSTREAMS below says.
+const VALIDATION = { allowPrivateUpstreams: true };
 
 const origin = await startDemoOrigin(ORIGIN_PORT).catch((error: NodeJS.ErrnoException) => {
   console.error(
@@ -37,13 +43,14 @@ const upstash = await startLocalUpstashOrWarn({ port: await freePort(), redisPor
 if (upstash) console.log(`local Upstash (redis-server behind the REST API) on ${upstash.url}`);
 const adminToken = crypto.randomUUID();
 
-const published = await publishConfig(wranglerKv({ where: "local" }), JSON.parse(readFileSync(CONFIG_FILE, "utf8")), {
-  allowPrivateUpstreams: true,
-});
-if (!published.ok) {
-  for (const issue of published.issues) console.error(`${CONFIG_FILE}: ${issue.path}: ${issue.message}`);
+// Read and validated as every save after it will be (scripts/lib/config-watch.ts).
+const loaded = await loadConfigFile(CONFIG_FILE, VALIDATION);
+if (!loaded.ok) {
+  console.error(loaded.report);
   process.exit(1);
 }
+const published = await publishConfig(wranglerKv({ where: "local" }), loaded.document, VALIDATION);
+if (!published.ok) throw new Error("a config that passed validation was refused on publish");
 console.log(`published ${CONFIG_FILE} to local KV as version ${published.version}`);
 
 // A fresh API key for the example's /partners/* route, so API-key auth can be tried at once.
@@ -91,10 +98,39 @@ const dev = spawn(
   ],
   { stdio: "inherit" },
 );
+
+// Each save goes through the admin API like `edgegate publish --force`: the file is the source of
+// truth here, so it replaces whatever is current. The isolate that carries out the publish serves
+// it from its next request.
+const admin = adminClient(`http://127.0.0.1:${GATEWAY_PORT}`, adminToken, { out: () => {}, err: () => {} });
+async function publishThroughAdmin(document: unknown): Promise<PublishAnswer> {
+  try {
+    const { status, body } = await admin.call("PUT", "/config", { body: document, headers: { "if-match": "*" } });
+    if (status === 201) return { ok: true, version: String(body.version) };
+    if (status === 422 && Array.isArray(body.issues)) return { ok: false, issues: body.issues as ConfigIssue[] };
+    return { ok: false, problem: `the gateway answered ${status}${body.detail ? `: ${String(body.detail)}` : ""}` };
+  } catch (error) {
+    return { ok: false, problem: error instanceof Error ? error.message : String(error) };
+  }
+}
+const watching = watchConfigFile(
+  CONFIG_FILE,
+  configRepublisher({
+    file: CONFIG_FILE,
+    validation: VALIDATION,
+    published: { version: published.version, document: loaded.document },
+    publish: publishThroughAdmin,
+    // One write per block, so wrangler's output never lands inside it.
+    print: (block) => process.stderr.write(`${block}\n`),
+  }),
+);
+console.log(`watching ${CONFIG_FILE}: each save is validated and published`);
+
 const stop = () => dev.kill("SIGINT");
 process.on("SIGINT", stop);
 process.on("SIGTERM", stop);
 dev.on("exit", (code) => {
+  watching.close();
   origin.close();
   void front.close();
   void (upstash?.close() ?? Promise.resolve()).then(() => process.exit(code ?? 0));

@@ -10,6 +10,14 @@ import { type GatewayConfig, parseConfig } from "./schema.ts";
 
 export const CONFIG_POINTER_KEY = "config/current";
 
+/**
+ * How long a location's KV cache may serve the pointer, in seconds: KV's minimum (its default is
+ * 60). A write made elsewhere is seen in a location that cached the old pointer once this expires,
+ * so it is the KV part of the bound docs/operations.md states on how fast a publish arrives. The
+ * version documents are immutable and are read with KV's default.
+ */
+export const POINTER_CACHE_TTL_SECONDS = 30;
+
 /** The KV key of one published config version. */
 export function configVersionKey(version: string): string {
   return `config/versions/${version}`;
@@ -17,26 +25,33 @@ export function configVersionKey(version: string): string {
 
 const VERSION = /^[A-Za-z0-9._-]{1,128}$/;
 
-/** The minimal KV surface the store needs, so scripts can hand it another implementation. */
+/**
+ * The minimal KV surface the store needs, so scripts can hand it another implementation (one
+ * without an edge cache ignores `cacheTtl`).
+ */
 export interface ConfigKv {
-  get(key: string): Promise<string | null>;
+  get(key: string, options?: { cacheTtl?: number }): Promise<string | null>;
   put(key: string, value: string): Promise<void>;
 }
 
 export type ConfigRead =
-  | { kind: "unchanged" }
+  | { kind: "unchanged"; version: string }
   | { kind: "missing" }
   | { kind: "invalid"; version: string; issues: ConfigIssue[] }
   | { kind: "loaded"; version: string; config: GatewayConfig };
 
 /**
- * Reads the current config. When the pointer still names `knownVersion`, the version document is
- * not fetched again.
+ * Reads the current config. When the pointer names a version `isKnown` accepts (asked after the
+ * pointer is read, so the caller answers with what it holds then), the document is not fetched.
  */
-export async function readCurrentConfig(kv: ConfigKv, options: ConfigValidationOptions, knownVersion?: string): Promise<ConfigRead> {
-  const version = (await kv.get(CONFIG_POINTER_KEY))?.trim();
+export async function readCurrentConfig(
+  kv: ConfigKv,
+  options: ConfigValidationOptions,
+  isKnown: (version: string) => boolean = () => false,
+): Promise<ConfigRead> {
+  const version = await readPointer(kv);
   if (!version) return { kind: "missing" };
-  if (version === knownVersion) return { kind: "unchanged" };
+  if (isKnown(version)) return { kind: "unchanged", version };
   if (!VERSION.test(version)) return { kind: "invalid", version, issues: [{ path: "(pointer)", message: "names a malformed version" }] };
   const text = await kv.get(configVersionKey(version));
   if (text === null)
@@ -62,7 +77,7 @@ async function newConfigVersion(text: string, now: number = Date.now()): Promise
 
 /** The version the pointer names, or null when no config was ever published. */
 export async function readPointer(kv: ConfigKv): Promise<string | null> {
-  return (await kv.get(CONFIG_POINTER_KEY))?.trim() || null;
+  return (await kv.get(CONFIG_POINTER_KEY, { cacheTtl: POINTER_CACHE_TTL_SECONDS }))?.trim() || null;
 }
 
 /** One stored version's document as published (defaults not filled in); null when not stored. */

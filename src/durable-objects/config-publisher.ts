@@ -4,7 +4,8 @@
  * lost. This object (a single instance) runs publishes one at a time: it checks the caller's
  * expected version against the current pointer, writes the new version, moves the pointer last,
  * and records the version in its history. A publish that expected another version gets a conflict
- * and writes nothing.
+ * and writes nothing. Each pointer move it makes gets the next number of one counter, so an isolate
+ * that hears of two moves in either order can tell which came last (src/config/snapshot-cache.ts).
  */
 import { DurableObject } from "cloudflare:workers";
 import { exposureWarnings } from "../config/exposure.ts";
@@ -29,12 +30,20 @@ export interface VersionEntry {
 }
 
 export type PublishOutcome =
-  | { kind: "published"; version: string; previous: string | null; warnings: ConfigIssue[] }
+  | {
+      kind: "published";
+      version: string;
+      previous: string | null;
+      warnings: ConfigIssue[];
+      /** This pointer move's place among all this object made: a later move has a larger number. */
+      sequence: number;
+    }
   | { kind: "conflict"; current: string | null }
   | { kind: "invalid"; issues: ConfigIssue[] }
   | { kind: "version-not-found" };
 
 const HISTORY = "history";
+const SEQUENCE = "sequence";
 /** Entries kept in the history; the documents themselves stay in KV. */
 const HISTORY_LIMIT = 500;
 
@@ -59,10 +68,14 @@ export class ConfigPublisher extends DurableObject<Bindings> {
     return gatewaySettings(this.env).validation;
   }
 
-  #record(entry: VersionEntry): void {
+  /** Records a pointer move in the history and returns its sequence number. */
+  #record(entry: VersionEntry): number {
     const history = this.ctx.storage.kv.get<VersionEntry[]>(HISTORY) ?? [];
     history.unshift(entry);
     this.ctx.storage.kv.put(HISTORY, history.slice(0, HISTORY_LIMIT));
+    const sequence = (this.ctx.storage.kv.get<number>(SEQUENCE) ?? 0) + 1;
+    this.ctx.storage.kv.put(SEQUENCE, sequence);
+    return sequence;
   }
 
   /** Validates `document` and, if the current version is the expected one, publishes it. */
@@ -74,7 +87,7 @@ export class ConfigPublisher extends DurableObject<Bindings> {
       if (!matches(expected, current)) return { kind: "conflict", current };
       const version = await storeVersion(this.env.CONFIG, document);
       await pointTo(this.env.CONFIG, version);
-      this.#record({
+      const sequence = this.#record({
         version,
         publishedAt: new Date().toISOString(),
         action,
@@ -82,7 +95,7 @@ export class ConfigPublisher extends DurableObject<Bindings> {
         routes: parsed.config.routes.length,
         clusters: Object.keys(parsed.config.clusters).length,
       });
-      return { kind: "published", version, previous: current, warnings: exposureWarnings(parsed.config) };
+      return { kind: "published", version, previous: current, warnings: exposureWarnings(parsed.config), sequence };
     });
   }
 
@@ -99,7 +112,7 @@ export class ConfigPublisher extends DurableObject<Bindings> {
       const current = await readPointer(this.env.CONFIG);
       if (!matches(expected, current)) return { kind: "conflict", current };
       await pointTo(this.env.CONFIG, version);
-      this.#record({
+      const sequence = this.#record({
         version,
         publishedAt: new Date().toISOString(),
         action: "rollback",
@@ -107,7 +120,7 @@ export class ConfigPublisher extends DurableObject<Bindings> {
         routes: parsed.config.routes.length,
         clusters: Object.keys(parsed.config.clusters).length,
       });
-      return { kind: "published", version, previous: current, warnings: exposureWarnings(parsed.config) };
+      return { kind: "published", version, previous: current, warnings: exposureWarnings(parsed.config), sequence };
     });
   }
 

@@ -2,7 +2,8 @@
  * `npm start` as a developer runs it (scripts/dev.ts: wrangler dev behind the front proxy, the demo
  * origin, the local Upstash), with a config of this test's own: a client-sent CF-Connecting-IP does
  * not reach the Worker, per-IP limits hold against a forged address per request, uploads stream
- * through, and the admin page answers. The demo origin needs port 8788, as in the README.
+ * through, the admin page answers, and a save of the config file is published (an invalid one is
+ * not). The demo origin needs port 8788, as in the README.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
@@ -16,6 +17,8 @@ const ROOT = resolve(import.meta.dirname, "../..");
 const DEMO_ORIGIN_PORT = 8788;
 
 let dev: ChildProcess;
+let configFile: string;
+let configDocument: { clusters: unknown; routes: unknown[] };
 let gateway: string;
 let adminToken: string;
 let output = "";
@@ -37,23 +40,21 @@ beforeAll(async () => {
   if (!(await portFree(DEMO_ORIGIN_PORT)))
     throw new Error(`port ${DEMO_ORIGIN_PORT} is in use (is npm start running?): the demo origin needs it`);
   const dir = mkdtempSync(join(tmpdir(), "edgegate-dev-"));
-  const configFile = join(dir, "config.json");
-  writeFileSync(
-    configFile,
-    JSON.stringify({
-      clusters: { demo: { targets: [{ url: `http://127.0.0.1:${DEMO_ORIGIN_PORT}` }] } },
-      routes: [
-        { id: "echo", match: { path: "/echo/*" }, cluster: "demo" },
-        {
-          // wrangler dev keeps Durable Object state between runs: a fresh id is a fresh counter.
-          id: `limited-${crypto.randomUUID().slice(0, 8)}`,
-          match: { path: "/limited/*" },
-          cluster: "demo",
-          rateLimits: [{ id: "per-ip", algorithm: "fixed-window", limit: 3, windowSec: 600, key: ["ip"] }],
-        },
-      ],
-    }),
-  );
+  configFile = join(dir, "config.json");
+  configDocument = {
+    clusters: { demo: { targets: [{ url: `http://127.0.0.1:${DEMO_ORIGIN_PORT}` }] } },
+    routes: [
+      { id: "echo", match: { path: "/echo/*" }, cluster: "demo" },
+      {
+        // wrangler dev keeps Durable Object state between runs: a fresh id is a fresh counter.
+        id: `limited-${crypto.randomUUID().slice(0, 8)}`,
+        match: { path: "/limited/*" },
+        cluster: "demo",
+        rateLimits: [{ id: "per-ip", algorithm: "fixed-window", limit: 3, windowSec: 600, key: ["ip"] }],
+      },
+    ],
+  };
+  writeFileSync(configFile, JSON.stringify(configDocument));
   const port = await freePort();
   gateway = `http://127.0.0.1:${port}`;
   dev = spawn(process.execPath, [resolve(ROOT, "scripts/dev.ts")], {
@@ -112,5 +113,37 @@ describe("npm start", () => {
     const page = await fetch(`${gateway}/__gateway/admin/`, { headers: { authorization: `Basic ${btoa(`dev:${adminToken}`)}` } });
     expect(page.status).toBe(200);
     expect(page.headers.get("content-type")).toContain("text/html");
+  });
+
+  it("publishes the config file when it is saved, and keeps serving it when a save is invalid", async () => {
+    const servedVersion = async () =>
+      ((await (await fetch(`${gateway}/__gateway/health`)).json()) as { config: { version: string } }).config.version;
+    const before = await servedVersion();
+    const saved = { ...configDocument, routes: [...configDocument.routes, { id: "saved", match: { path: "/saved/*" }, cluster: "demo" }] };
+    writeFileSync(configFile, JSON.stringify(saved, null, 2));
+    let status = 0;
+    for (let i = 0; i < 100 && status !== 200; i++) {
+      await new Promise((done) => setTimeout(done, 100));
+      const response = await fetch(`${gateway}/saved/a`);
+      status = response.status;
+      await response.body?.cancel();
+    }
+    expect(status).toBe(200);
+    const after = await servedVersion();
+    expect(after).not.toBe(before);
+    expect(output).toContain(`published ${configFile} as version ${after} (was ${before})`);
+
+    const mark = output.length;
+    writeFileSync(
+      configFile,
+      JSON.stringify({ ...saved, routes: [...saved.routes, { id: "broken", match: { path: "/b" }, cluster: "nope" }] }),
+    );
+    const refused = `${configFile}: not published; the gateway keeps serving ${after}`;
+    for (let i = 0; i < 100 && !output.includes(refused, mark); i++) await new Promise((done) => setTimeout(done, 100));
+    const block = output.slice(mark);
+    expect(block).toContain(`${configFile}: 1 problem\n  routes[3].cluster: `);
+    expect(block).toContain(refused);
+    expect(await servedVersion()).toBe(after);
+    expect((await fetch(`${gateway}/saved/a`)).status).toBe(200);
   });
 });

@@ -7,12 +7,16 @@
  * Optimistic concurrency uses HTTP preconditions (RFC 9110 section 13.1): the current version is
  * the ETag; a write carries `If-Match: "<version>"`, `If-None-Match: *` for the very first publish,
  * or `If-Match: *` to publish over whatever is current. A write with none of them gets 428.
+ *
+ * The isolate that carries out a write installs the version it made current before it answers,
+ * so its next request is served by it; other isolates see it in KV (docs/operations.md).
  */
 import type { Context } from "hono";
 import { diffConfigs } from "../../config/diff.ts";
 import { deleteCluster, deleteRoute, type EditResult, findCluster, findRoute, putCluster, putRoute } from "../../config/edit.ts";
 import { exposureWarnings } from "../../config/exposure.ts";
 import { parseConfig } from "../../config/schema.ts";
+import { type PublishTicket, snapshotCache } from "../../config/snapshot-cache.ts";
 import { readPointer, readVersionDocument } from "../../config/store.ts";
 import type { Expectation, PublishAction, PublishOutcome, VersionEntry } from "../../durable-objects/config-publisher.ts";
 import { gatewaySettings } from "../../env.ts";
@@ -135,6 +139,22 @@ function publisher(c: AdminContext): Publisher {
   };
 }
 
+/**
+ * Installs the version a write made current in this isolate, from its document (a rollback's is
+ * read back from KV, where versions never change). Best effort: the write has succeeded whatever
+ * happens here, and without it the isolate's next check of KV installs the version anyway.
+ */
+async function adoptPublished(c: AdminContext, ticket: PublishTicket, outcome: PublishOutcome, document?: unknown): Promise<void> {
+  if (outcome.kind !== "published") return;
+  const versionDocument = document ?? (await readVersionDocument(c.env.CONFIG, outcome.version).catch(() => null));
+  if (versionDocument === null) return;
+  snapshotCache.adopt(
+    ticket,
+    { version: outcome.version, previous: outcome.previous, sequence: outcome.sequence, document: versionDocument },
+    gatewaySettings(c.env).validation,
+  );
+}
+
 function invalid(issues: Array<{ path: string; message: string }>): GatewayError {
   return new GatewayError("invalid-config", `The config has ${issues.length} problem${issues.length === 1 ? "" : "s"}.`, {}, { issues });
 }
@@ -199,7 +219,10 @@ export async function validateConfig(c: AdminContext): Promise<Response> {
 export async function publishConfigDocument(c: AdminContext): Promise<Response> {
   const expected = expectation(c);
   const document = await jsonBody(c);
-  return published(c, await stored(publisher(c).publish(document, expected, "publish", null)));
+  const ticket = snapshotCache.publishTicket();
+  const outcome = await stored(publisher(c).publish(document, expected, "publish", null));
+  await adoptPublished(c, ticket, outcome, document);
+  return published(c, outcome);
 }
 
 /** GET /config/versions: what the publisher made current, newest first. */
@@ -222,7 +245,10 @@ export async function rollback(c: AdminContext): Promise<Response> {
   const body = jsonObject(await jsonBody(c), "a JSON");
   if (typeof body.version !== "string" || body.version === "")
     throw new GatewayError("bad-request", 'The body must name the version: {"version": "..."}.');
-  return published(c, await stored(publisher(c).rollback(body.version, expected)), 200);
+  const ticket = snapshotCache.publishTicket();
+  const outcome = await stored(publisher(c).rollback(body.version, expected));
+  await adoptPublished(c, ticket, outcome);
+  return published(c, outcome, 200);
 }
 
 type Kind = "route" | "cluster";
@@ -260,7 +286,9 @@ export function editEntry(kind: Kind, operation: "put" | "delete") {
     else edit = body ? putCluster(document, name, body) : deleteCluster(document, name);
     if (edit.kind === "not-found") throw new GatewayError("not-found", `The current config has no ${kind} '${name}'.`);
     if (edit.kind === "not-a-config") throw new GatewayError("config-unavailable", "The current config document is not an object.");
+    const ticket = snapshotCache.publishTicket();
     const outcome = await stored(publisher(c).publish(edit.document, expected, "edit", `${operation} ${kind} ${name}`));
+    await adoptPublished(c, ticket, outcome, edit.document);
     return published(c, outcome, edit.created ? 201 : 200, { [kind]: name, created: edit.created });
   };
 }
