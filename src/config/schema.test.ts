@@ -60,7 +60,7 @@ describe("parseConfig", () => {
 
   it("refuses unknown fields, so a typo is not silently ignored", () => {
     const issues = issuesOf({ ...valid, routes: [{ ...valid.routes[0], timeout: 5 }] });
-    expect(issues.map((i) => i.path)).toContain("routes[0].timeout");
+    expect(issues).toEqual([{ path: "routes[0].timeout", message: "unknown field 'timeout' (did you mean 'timeoutMs'?)" }]);
   });
 
   it("refuses a route naming an undefined cluster, and duplicate ids", () => {
@@ -108,6 +108,21 @@ describe("parseConfig", () => {
   ])("refuses the upstream URL %s", (url, message) => {
     expect(issuesOf({ ...valid, clusters: { users: { targets: [{ url }] } } })).toEqual([
       { path: "clusters.users.targets[0].url", message },
+    ]);
+  });
+
+  it("takes header and host names in any case, lower-cased, but no letter that only lower-cases to ASCII", () => {
+    const route = { ...valid.routes[0], match: { path: "/a", hosts: ["API.Example.com"] }, requestHeaders: { allow: ["X-Tenant"] } };
+    const result = parseConfig({ ...valid, routes: [route] }, strict);
+    expect(result.ok && result.config.routes[0]).toMatchObject({
+      match: { hosts: ["api.example.com"] },
+      requestHeaders: { allow: ["x-tenant"] },
+    });
+    // U+212A KELVIN SIGN lower-cases to an ASCII "k".
+    const kelvin = { ...route, match: { path: "/a", hosts: ["\u212Aey.example.com"] }, requestHeaders: { allow: ["x-\u212Aey"] } };
+    expect(issuesOf({ ...valid, routes: [kelvin] })).toEqual([
+      { path: "routes[0].match.hosts[0]", message: "must be a host name, optionally starting with '*.'" },
+      { path: "routes[0].requestHeaders.allow[0]", message: "must be a header field name" },
     ]);
   });
 
@@ -167,9 +182,137 @@ describe("parseConfig", () => {
   });
 
   it("refuses documents that are not configs at all", () => {
-    expect(issuesOf(null)[0]).toEqual({ path: "(root)", message: "must be an object" });
+    expect(issuesOf(null)).toEqual([{ path: "(root)", message: "must be an object" }]);
+    expect(issuesOf([])).toEqual([{ path: "(root)", message: "must be an object, not an array" }]);
+    expect(issuesOf({ ...valid, routes: [["id", "users"]] })).toEqual([{ path: "routes[0]", message: "must be an object, not an array" }]);
     expect(issuesOf({ clusters: [], routes: {} }).map((i) => i.path)).toEqual(["clusters", "routes"]);
     expect(issuesOf({ ...valid, clusters: [] })[0]?.message).toContain("not an array");
+  });
+});
+
+describe("parseConfig: the $schema key", () => {
+  it("accepts a root $schema naming the JSON Schema, and the gateway reads nothing from it", () => {
+    const result = parseConfig({ $schema: "../schema/edgegate.schema.json", ...valid }, strict);
+    expect(result.ok).toBe(true);
+    const plain = parseConfig(valid, strict);
+    if (!result.ok || !plain.ok) return;
+    const { $schema, ...rest } = result.config;
+    expect($schema).toBe("../schema/edgegate.schema.json");
+    expect(rest).toEqual(plain.config);
+  });
+
+  it("takes it only as a string, and only at the root", () => {
+    expect(issuesOf({ $schema: 1, ...valid })).toEqual([{ path: "$schema", message: "must be a string" }]);
+    expect(issuesOf({ ...valid, routes: [{ $schema: "x", ...valid.routes[0] }] })).toEqual([
+      { path: "routes[0].$schema", message: "unknown field '$schema'" },
+    ]);
+  });
+});
+
+describe("parseConfig: unknown and missing fields", () => {
+  const route = valid.routes[0];
+  const withCluster = (cluster: Record<string, unknown>) => ({ ...valid, clusters: { users: { ...valid.clusters.users, ...cluster } } });
+  const withPolicy = (policy: Record<string, unknown>) => ({
+    ...valid,
+    routes: [{ ...route, rateLimits: [{ id: "burst", limit: 10, windowSec: 1, ...policy }] }],
+  });
+
+  it.each([
+    ["at the top", { ...valid, rutes: [] }, "rutes", "unknown field 'rutes' (did you mean 'routes'?)"],
+    ["at the top, near nothing", { ...valid, timeotMs: 1 }, "timeotMs", "unknown field 'timeotMs'"],
+    [
+      "in a route",
+      { ...valid, routes: [{ ...route, timeotMs: 1 }] },
+      "routes[0].timeotMs",
+      "unknown field 'timeotMs' (did you mean 'timeoutMs'?)",
+    ],
+    ["in a route, near nothing", { ...valid, routes: [{ ...route, colour: "red" }] }, "routes[0].colour", "unknown field 'colour'"],
+    [
+      "in a route's match",
+      { ...valid, routes: [{ ...route, match: { path: "/users/:id", Methods: ["GET"] } }] },
+      "routes[0].match.Methods",
+      "unknown field 'Methods' (did you mean 'methods'?)",
+    ],
+    [
+      "in a cluster's target",
+      withCluster({ targets: [{ url: "https://a.example.com", wieght: 2 }] }),
+      "clusters.users.targets[0].wieght",
+      "unknown field 'wieght' (did you mean 'weight'?)",
+    ],
+    [
+      "in a cluster's breaker",
+      withCluster({ breaker: { halfLife: 10 } }),
+      "clusters.users.breaker.halfLife",
+      "unknown field 'halfLife' (did you mean 'halfLifeSec'?)",
+    ],
+    ["in a cluster's breaker, near nothing", withCluster({ breaker: { mood: 1 } }), "clusters.users.breaker.mood", "unknown field 'mood'"],
+    [
+      "in a rate-limit policy",
+      withPolicy({ windowMs: 1000 }),
+      "routes[0].rateLimits[0].windowMs",
+      "unknown field 'windowMs' (did you mean 'windowSec'?)",
+    ],
+    ["in a rate-limit policy, near nothing", withPolicy({ burst: 5 }), "routes[0].rateLimits[0].burst", "unknown field 'burst'"],
+    [
+      "in a retry budget",
+      { ...valid, routes: [{ ...route, retry: { budget: { ratoi: 0.1 } } }] },
+      "routes[0].retry.budget.ratoi",
+      "unknown field 'ratoi' (did you mean 'ratio'?)",
+    ],
+    [
+      "in a JWT provider's jwks block",
+      {
+        ...valid,
+        jwtProviders: { idp: { issuer: "i", audience: "a", jwksUri: "https://idp.example.com/jwks", jwks: { cooldown: 5 } } },
+      },
+      "jwtProviders.idp.jwks.cooldown",
+      "unknown field 'cooldown' (did you mean 'cooldownSec'?)",
+    ],
+    [
+      "in the observability block",
+      { ...valid, observability: { servertiming: true } },
+      "observability.servertiming",
+      "unknown field 'servertiming' (did you mean 'serverTiming'?)",
+    ],
+  ])("names an unknown field %s by its own path", (_, document, path, message) => {
+    expect(issuesOf(document)).toEqual([{ path, message }]);
+  });
+
+  it("names every unknown field of an object, not only the first", () => {
+    expect(issuesOf({ ...valid, routes: [{ ...route, timeotMs: 1, clustr: "users", zzz: 0 }] })).toEqual([
+      { path: "routes[0].timeotMs", message: "unknown field 'timeotMs' (did you mean 'timeoutMs'?)" },
+      { path: "routes[0].clustr", message: "unknown field 'clustr' (did you mean 'cluster'?)" },
+      { path: "routes[0].zzz", message: "unknown field 'zzz'" },
+    ]);
+    expect(issuesOf({ ...valid, $schema: "x", timeotMs: 1, extra: 2 }).map((issue) => issue.path)).toEqual(["timeotMs", "extra"]);
+  });
+
+  it("names an unknown field beside other problems, and a skipped name once", () => {
+    const document = JSON.parse(
+      JSON.stringify({ ...valid, routes: [{ ...route, timeoutMs: 0, timeotMs: 1, placeholder: 1 }] }).replace(
+        '"placeholder"',
+        '"__proto__"',
+      ),
+    );
+    expect(issuesOf(document)).toEqual([
+      { path: "routes[0].__proto__", message: "'__proto__' cannot be used as a name or field" },
+      { path: "routes[0].timeoutMs", message: "must be >= 1" },
+      { path: "routes[0].timeotMs", message: "unknown field 'timeotMs' (did you mean 'timeoutMs'?)" },
+    ]);
+  });
+
+  it("says a missing field is required, at its own path", () => {
+    expect(issuesOf({ clusters: valid.clusters })).toEqual([{ path: "routes", message: "is required" }]);
+    expect(issuesOf({ ...valid, routes: [{ match: { path: "/users/:id" }, cluster: "users" }] })).toEqual([
+      { path: "routes[0].id", message: "is required" },
+    ]);
+    expect(issuesOf(withCluster({ targets: [{ weight: 2 }] }))).toEqual([
+      { path: "clusters.users.targets[0].url", message: "is required" },
+    ]);
+    const { limit: _, ...noLimit } = { id: "burst", limit: 10, windowSec: 1 };
+    expect(issuesOf({ ...valid, routes: [{ ...route, rateLimits: [noLimit] }] })).toEqual([
+      { path: "routes[0].rateLimits[0].limit", message: "is required" },
+    ]);
   });
 });
 

@@ -13,6 +13,7 @@ import { coalesceIssues, coalesceSchema } from "../lib/coalesce/config.ts";
 import {
   type ConfigIssue,
   type ConfigValidationOptions,
+  described,
   durationMs,
   headerName,
   integer,
@@ -20,6 +21,7 @@ import {
   NAME_RULE,
   name,
 } from "../lib/config/fields.ts";
+import { knownFields, unknownFieldMessage } from "../lib/config/unknown-field.ts";
 import { idempotencyIssues, idempotencySchema } from "../lib/idempotency/config.ts";
 import { mirrorIssues, mirrorSchema } from "../lib/mirror/config.ts";
 import { observabilitySchema } from "../lib/observability/config.ts";
@@ -30,57 +32,106 @@ import { splitIssues, splitSchema } from "../lib/split/config.ts";
 
 function createSchema(options: ConfigValidationOptions) {
   const routeSchema = v.strictObject({
-    id: name,
-    match: matchSchema,
-    cluster: name,
-    rewrite: v.optional(rewriteSchema),
-    /** Deadline for the upstream's response headers, across all attempts. */
-    timeoutMs: v.optional(durationMs(300_000), 15_000),
-    retry: v.optional(retrySchema),
-    requestHeaders: v.optional(
-      v.strictObject({
-        /** Only these request headers (plus body framing and the gateway's own) reach the upstream. */
-        allow: v.array(headerName),
-      }),
+    id: described(name, "The route's unique name, in logs, metrics and the admin API."),
+    match: described(matchSchema, "What requests the route takes: a path, and optionally methods and hosts."),
+    cluster: described(name, "The cluster the route's requests go to, a key of clusters."),
+    rewrite: v.optional(described(rewriteSchema, "How the path is changed for the upstream. Unset: forwarded as matched.")),
+    timeoutMs: v.optional(
+      described(durationMs(300_000), "Deadline for the upstream's response headers across all attempts, in milliseconds; then 504."),
+      15_000,
     ),
-    maxBodyBytes: v.optional(integer(0, 2 ** 31)),
-    auth: v.optional(authSchema),
-    /** Moves a share of the route's traffic to other clusters (canaries, migrations). */
-    split: v.optional(splitSchema),
-    /** Copies a share of requests to another cluster in the background; its answers are discarded. */
-    mirror: v.optional(mirrorSchema),
-    /** Idempotency-Key on POST and PATCH: the first answer is stored and replayed to duplicates. */
-    idempotency: v.optional(idempotencySchema),
-    /** Identical in-flight GET and HEAD requests share one upstream call. */
-    coalesce: v.optional(coalesceSchema),
-    /** Evaluated in order on every request; a request must pass all enforced policies. */
+    retry: v.optional(
+      described(
+        retrySchema,
+        "Retries of idempotent requests without a body, on another target when the cluster has one; {} for the defaults. Unset: no retries.",
+      ),
+    ),
+    requestHeaders: v.optional(
+      described(
+        v.strictObject({
+          allow: described(
+            v.array(headerName),
+            "Only these request headers reach the upstream, plus Content-Type, Content-Length, Content-Encoding and the gateway's own.",
+          ),
+        }),
+        "Which request headers are forwarded. Unset: all of them (hop-by-hop and the gateway's own aside).",
+      ),
+    ),
+    maxBodyBytes: v.optional(
+      described(
+        integer(0, 2 ** 31),
+        "Largest request body, in bytes: a larger one gets 413, from Content-Length before a byte is read, or while streaming. Unset: no gateway limit.",
+      ),
+    ),
+    auth: v.optional(described(authSchema, "Who may call the route: JWTs of a provider, API keys, or both. Unset: anyone.")),
+    split: v.optional(described(splitSchema, "Moves a share of the route's traffic to other clusters (canaries, migrations). Unset: off.")),
+    mirror: v.optional(
+      described(mirrorSchema, "Copies a share of requests to another cluster in the background; its answers are discarded. Unset: off."),
+    ),
+    idempotency: v.optional(
+      described(
+        idempotencySchema,
+        "Idempotency-Key on POST and PATCH: the first answer is stored and replayed to duplicates; {} for the defaults. Unset: off.",
+      ),
+    ),
+    coalesce: v.optional(
+      described(coalesceSchema, "Identical in-flight GET and HEAD requests share one upstream call; {} for the defaults. Unset: off."),
+    ),
     rateLimits: rateLimitsSchema,
   });
 
-  return v.strictObject(
-    {
-      observability: v.optional(observabilitySchema, {}),
-      clusters: v.record(
-        v.pipe(v.string(), v.regex(NAME, `cluster names ${NAME_RULE}`)),
-        clusterSchema(options),
-        "must be an object of clusters",
-      ),
-      routes: v.pipe(v.array(routeSchema, "must be an array"), v.maxLength(20_000, "must have at most 20000 routes")),
-      jwtProviders: v.optional(
-        v.record(
-          v.pipe(v.string(), v.regex(NAME, `provider names ${NAME_RULE}`)),
-          jwtProviderSchema(options),
-          "must be an object of providers",
+  return v.pipe(
+    v.strictObject(
+      {
+        // Editors read it to find this document's JSON Schema; the gateway ignores it.
+        $schema: v.optional(
+          described(
+            v.string("must be a string"),
+            "The JSON Schema of this document, for editors (schema/edgegate.schema.json); ignored by the gateway.",
+          ),
         ),
-        {},
-      ),
-    },
-    "must be an object",
+        observability: v.optional(described(observabilitySchema, "Access-log sampling and Server-Timing."), {}),
+        clusters: described(
+          v.record(
+            v.pipe(v.string(), v.regex(NAME, `cluster names ${NAME_RULE}`)),
+            clusterSchema(options),
+            "must be an object of clusters",
+          ),
+          "Upstream clusters by name: 1-64 letters, digits, '.', '_' or '-'.",
+        ),
+        routes: described(
+          v.pipe(
+            v.array(described(routeSchema, "One route: what it matches, where it goes, and its policies."), "must be an array"),
+            v.maxLength(20_000, "must have at most 20000 routes"),
+          ),
+          "The routes, tried in order within a host: the first whose path and method fit wins.",
+        ),
+        jwtProviders: v.optional(
+          described(
+            v.record(
+              v.pipe(v.string(), v.regex(NAME, `provider names ${NAME_RULE}`)),
+              jwtProviderSchema(options),
+              "must be an object of providers",
+            ),
+            "JWT issuers by name, for routes' auth.jwt.",
+          ),
+          {},
+        ),
+      },
+      "must be an object",
+    ),
+    v.title("edgegate config"),
+    v.description("The route config of an edgegate API gateway."),
   );
 }
 
 const strictSchema = createSchema({ allowPrivateUpstreams: false });
 const devSchema = createSchema({ allowPrivateUpstreams: true });
+
+/** The config's schema as a deployment checks it; the config's JSON Schema is generated from it (`npm run schema`). */
+export function configSchema(options: ConfigValidationOptions) {
+  return options.allowPrivateUpstreams ? devSchema : strictSchema;
+}
 
 /** A valid gateway config, with defaults applied. */
 export type GatewayConfig = v.InferOutput<typeof strictSchema>;
@@ -129,7 +180,6 @@ function crossFieldIssues(config: GatewayConfig): ConfigIssue[] {
   return issues;
 }
 
-/** Validates an untrusted config document; on failure every issue names its field path and reason. */
 /**
  * Keys the schema library passes over without a word (it guards against prototype pollution by
  * skipping them, even in strict objects): a cluster, provider, claim or field of one of these names
@@ -172,22 +222,50 @@ function skippedKeyIssues(input: unknown): ConfigIssue[] {
   return issues.reverse();
 }
 
+/**
+ * The schema library's issue in the words users read. A strict object names only its first unknown
+ * key, in its own words ("Expected never"), or, with a message of its own, in that message: every
+ * unknown key of the object is named here, with the known field it most likely meant. A missing
+ * field is "is required"; an array where an object belongs is named once.
+ */
+function schemaIssues(issue: v.BaseIssue<unknown>, schema: v.GenericSchema): ConfigIssue[] {
+  const items = issue.path ?? [];
+  const keys = items.map((item) => item.key as PropertyKey);
+  const last = items.at(-1);
+  if (issue.type !== "strict_object" || last === undefined || !("origin" in last) || last.origin !== "key") {
+    return [{ path: formatPath(keys), message: issue.message }];
+  }
+  const parent = keys.slice(0, -1);
+  // The schema library takes an array for an object, and would go on to name its missing fields.
+  if (Array.isArray(last.input)) return [{ path: formatPath(parent), message: "must be an object, not an array" }];
+  if (issue.expected !== "never") return [{ path: formatPath(keys), message: "is required" }];
+  const known = knownFields(schema, parent);
+  const unknown = known.length === 0 ? [String(last.key)] : Object.keys(last.input as object).filter((key) => !known.includes(key));
+  // Skipped names have an issue of their own (skippedKeyIssues).
+  return unknown
+    .filter((key) => !SKIPPED_KEYS.has(key))
+    .map((key) => ({ path: formatPath([...parent, key]), message: unknownFieldMessage(key, known) }));
+}
+
+/** Validates an untrusted config document; on failure every issue names its field path and reason. */
 export function parseConfig(input: unknown, options: ConfigValidationOptions): ConfigParseResult {
-  const schema = options.allowPrivateUpstreams ? devSchema : strictSchema;
+  const schema = configSchema(options);
   const result = v.safeParse(schema, input, { abortEarly: false });
   // valibot's record() takes arrays for objects; a list of clusters is a common mistake worth naming.
   const clustersIsArray = typeof input === "object" && input !== null && Array.isArray((input as { clusters?: unknown }).clusters);
   const arrayIssue = clustersIsArray ? [{ path: "clusters", message: "must be an object of clusters keyed by name, not an array" }] : [];
   const skipped = skippedKeyIssues(input);
   if (!result.success || clustersIsArray || skipped.length > 0) {
-    return {
-      ok: false,
-      issues: [...arrayIssue, ...skipped].concat(
-        (result.issues ?? [])
-          .map((issue) => ({ path: formatPath((issue.path ?? []).map((item) => item.key as PropertyKey)), message: issue.message }))
-          .filter((issue) => !skipped.some((named) => named.path === issue.path)),
-      ),
-    };
+    // Each issue once; a skipped name's only as skippedKeyIssues words it.
+    const seen = new Set(skipped.map((issue) => issue.path));
+    const issues: ConfigIssue[] = [...arrayIssue, ...skipped];
+    for (const issue of (result.issues ?? []).flatMap((found) => schemaIssues(found, schema))) {
+      const key = `${issue.path}\n${issue.message}`;
+      if (seen.has(issue.path) || seen.has(key)) continue;
+      seen.add(key);
+      issues.push(issue);
+    }
+    return { ok: false, issues };
   }
   const issues = crossFieldIssues(result.output as GatewayConfig);
   return issues.length > 0 ? { ok: false, issues } : { ok: true, config: result.output };

@@ -8,6 +8,7 @@ import {
   type ConfigIssue,
   type ConfigValidationOptions,
   cookieName,
+  described,
   durationMs,
   headerName,
   type IssueAt,
@@ -54,103 +55,167 @@ const oneOrMore = (message: string) =>
   );
 
 export function jwtProviderSchema(options: ConfigValidationOptions) {
-  return v.strictObject({
-    /** Accepted `iss` values. */
-    issuer: oneOrMore("must not be empty"),
-    /** Accepted `aud` values; the token must name at least one. Required: without it any token of the issuer would pass. */
-    audience: oneOrMore("must not be empty"),
-    jwksUri: outboundUrl(options, "jwks"),
-    algorithms: v.optional(
-      v.pipe(
-        v.array(
-          v.pipe(
-            v.string("must be a string"),
-            v.rawCheck(({ dataset, addIssue }) => {
-              if (!dataset.typed) return;
-              if (/^(?:HS\d+|none)$/i.test(dataset.value)) {
-                addIssue({ message: "is refused: 'none' and HMAC algorithms cannot be verified against a JWKS of public keys" });
-              } else if (!(JWT_ALGORITHMS as readonly string[]).includes(dataset.value)) {
-                addIssue({ message: `must be one of: ${JWT_ALGORITHMS.join(", ")}` });
-              }
-            }),
-            v.transform((alg) => alg as JwtAlgorithm),
-          ),
-        ),
-        v.minLength(1, "must not be empty"),
+  return described(
+    v.strictObject({
+      issuer: described(oneOrMore("must not be empty"), "Accepted iss values: a string or a list."),
+      /** Required: without it any token of the issuer would pass. */
+      audience: described(oneOrMore("must not be empty"), "Accepted aud values, a string or a list; the token must name one."),
+      jwksUri: described(
+        outboundUrl(options, "jwks"),
+        "Where the provider's public keys (its JWKS) are fetched from: https:// (plain http:// and private addresses only with ALLOW_PRIVATE_UPSTREAMS=true).",
       ),
-      ["RS256", "ES256", "EdDSA"],
-    ),
-    /** Claims that must be present besides `exp`, which is always required. */
-    requiredClaims: v.optional(v.array(v.pipe(v.string("must be a string"), v.minLength(1, "must not be empty"))), []),
-    /** Allowed clock skew for exp, nbf and iat, in seconds. */
-    clockToleranceSec: v.optional(integer(0, 300), 30),
-    /** When set, the JOSE header `typ` must match (e.g. "at+jwt" for RFC 9068 access tokens). */
-    typ: v.optional(v.pipe(v.string("must be a string"), v.minLength(1, "must not be empty"))),
-    /** Longer tokens are rejected before any parsing. */
-    maxTokenBytes: v.optional(integer(256, 65_536), 8_192),
-    jwks: v.optional(
-      v.strictObject({
-        /** Keys younger than this are used without asking the identity provider. */
-        cacheMaxAgeSec: v.optional(integer(1, 86_400), 600),
-        /** Minimum time between two fetches of the JWKS, successful or not. */
-        cooldownSec: v.optional(integer(0, 3_600), 30),
-        /** How long past cacheMaxAgeSec the last good keys keep serving while the JWKS cannot be fetched. */
-        maxStaleSec: v.optional(integer(0, 7 * 86_400), 86_400),
-        timeoutMs: v.optional(durationMs(30_000), 3_000),
-      }),
-      {},
-    ),
-    /** Verified tokens remembered per isolate (by SHA-256 of the token); 0 turns the cache off. */
-    tokenCacheSize: v.optional(integer(0, 100_000), 10_000),
-  });
+      algorithms: v.optional(
+        described(
+          v.pipe(
+            v.array(
+              v.pipe(
+                v.string("must be a string"),
+                // Editors offer these (the JSON Schema's enum); the check below gives HS* and none a reason of their own.
+                v.metadata({ enum: JWT_ALGORITHMS }),
+                v.rawCheck(({ dataset, addIssue }) => {
+                  if (!dataset.typed) return;
+                  if (/^(?:HS\d+|none)$/i.test(dataset.value)) {
+                    addIssue({ message: "is refused: 'none' and HMAC algorithms cannot be verified against a JWKS of public keys" });
+                  } else if (!(JWT_ALGORITHMS as readonly string[]).includes(dataset.value)) {
+                    addIssue({ message: `must be one of: ${JWT_ALGORITHMS.join(", ")}` });
+                  }
+                }),
+                v.transform((alg) => alg as JwtAlgorithm),
+              ),
+            ),
+            v.minLength(1, "must not be empty"),
+          ),
+          "Signature algorithms accepted. Only asymmetric ones: none and HS* are refused.",
+        ),
+        ["RS256", "ES256", "EdDSA"],
+      ),
+      requiredClaims: v.optional(
+        described(
+          v.array(v.pipe(v.string("must be a string"), v.minLength(1, "must not be empty"))),
+          "Claims that must be present besides exp, which is always required.",
+        ),
+        [],
+      ),
+      clockToleranceSec: v.optional(described(integer(0, 300), "Clock skew allowed on exp, nbf and iat, in seconds."), 30),
+      typ: v.optional(
+        described(
+          v.pipe(v.string("must be a string"), v.minLength(1, "must not be empty")),
+          "When set, the JOSE header typ must match (e.g. at+jwt for RFC 9068 access tokens). Unset: unchecked.",
+        ),
+      ),
+      maxTokenBytes: v.optional(described(integer(256, 65_536), "Longer tokens, in bytes, are refused before any parsing."), 8_192),
+      jwks: v.optional(
+        described(
+          v.strictObject({
+            cacheMaxAgeSec: v.optional(
+              described(integer(1, 86_400), "Keys younger than this many seconds are used without asking the provider."),
+              600,
+            ),
+            cooldownSec: v.optional(
+              described(
+                integer(0, 3_600),
+                "Minimum seconds between two fetches of the JWKS from one isolate, after a success or a failure.",
+              ),
+              30,
+            ),
+            maxStaleSec: v.optional(
+              described(
+                integer(0, 7 * 86_400),
+                "How many seconds past cacheMaxAgeSec the last good keys keep serving while the JWKS cannot be fetched.",
+              ),
+              86_400,
+            ),
+            timeoutMs: v.optional(described(durationMs(30_000), "Deadline of one JWKS fetch, in milliseconds."), 3_000),
+          }),
+          "How the provider's key set is cached and fetched.",
+        ),
+        {},
+      ),
+      tokenCacheSize: v.optional(
+        described(
+          integer(0, 100_000),
+          "Verified tokens remembered per isolate (by their SHA-256, until their exp); 0 turns the cache off.",
+        ),
+        10_000,
+      ),
+    }),
+    "A JWT issuer whose tokens routes may accept, verified against its published keys.",
+  );
 }
 
 export const authSchema = v.strictObject({
-  /** Name of a provider in `jwtProviders`. */
-  jwt: v.optional(name),
-  /** Where the JWT comes from; the Authorization header (Bearer scheme) unless set. At most one source. */
+  jwt: v.optional(described(name, "Accept JWTs from this provider, a key of jwtProviders.")),
   token: v.optional(
-    v.pipe(
-      v.strictObject({
-        header: v.optional(headerName),
-        cookie: v.optional(cookieName),
-        /** The query string is a last resort: URLs end up in logs. A route must opt in by naming the parameter. */
-        query: v.optional(v.pipe(v.string("must be a string"), v.regex(/^[A-Za-z0-9._~-]{1,64}$/, "must be a query parameter name"))),
-      }),
-      v.check((t) => Object.keys(t).length === 1, "must name exactly one of header, cookie or query"),
+    described(
+      v.pipe(
+        v.strictObject({
+          header: v.optional(described(headerName, "A request header carrying the token, raw or as a Bearer value.")),
+          cookie: v.optional(described(cookieName, "A cookie carrying the token.")),
+          /** The query string is a last resort: URLs end up in logs. A route must opt in by naming the parameter. */
+          query: v.optional(
+            described(
+              v.pipe(v.string("must be a string"), v.regex(/^[A-Za-z0-9._~-]{1,64}$/, "must be a query parameter name")),
+              "A query parameter carrying the token. A last resort: URLs end up in logs.",
+            ),
+          ),
+        }),
+        v.check((t) => Object.keys(t).length === 1, "must name exactly one of header, cookie or query"),
+        v.metadata({ minProperties: 1, maxProperties: 1 }),
+      ),
+      "Where the JWT comes from: exactly one of header, cookie or query. Unset: Authorization: Bearer.",
     ),
   ),
   apiKey: v.optional(
-    v.strictObject({
-      /** The header carrying the key. */
-      header: v.optional(headerName, "x-api-key"),
-      /** How long an isolate trusts a key record (and a known-bad key) before reading KV again. */
-      cacheTtlSec: v.optional(integer(1, 3_600), 60),
-    }),
-  ),
-  /** Scopes the caller must hold, all of them (`scope` claim, space-separated, or `scp` array). */
-  scopes: v.optional(v.array(v.pipe(v.string("must be a string"), v.regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, "must be a scope token"))), []),
-  /** Claim name -> upstream header. Client-sent headers of those names are always removed. */
-  claimHeaders: v.optional(
-    v.record(
-      v.pipe(v.string(), v.minLength(1, "claim names must not be empty")),
-      v.pipe(
-        headerName,
-        v.check(
-          // Folded as CGI-style origins read names: x_request_id would arrive as X-Request-Id.
-          (name) => {
-            const folded = name.replaceAll("_", "-");
-            return !RESERVED_CLAIM_HEADERS.has(folded) && !folded.startsWith("x-forwarded-") && !folded.startsWith("proxy-");
-          },
-          "is a header the gateway owns",
+    described(
+      v.strictObject({
+        header: v.optional(described(headerName, "The request header carrying the API key."), "x-api-key"),
+        cacheTtlSec: v.optional(
+          described(
+            integer(1, 3_600),
+            "How long, in seconds, an isolate trusts a key record; a revoked key keeps working in an isolate for at most this long.",
+          ),
+          60,
         ),
+      }),
+      "Accept API keys (looked up by their SHA-256 in KV); {} for the defaults.",
+    ),
+  ),
+  scopes: v.optional(
+    described(
+      v.array(v.pipe(v.string("must be a string"), v.regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, "must be a scope token"))),
+      "Scopes the caller must hold, all of them: from the token's scope (space-separated) or scp claim, or the API key's own.",
+    ),
+    [],
+  ),
+  claimHeaders: v.optional(
+    described(
+      v.record(
+        v.pipe(v.string(), v.minLength(1, "claim names must not be empty")),
+        v.pipe(
+          headerName,
+          v.check(
+            // Folded as CGI-style origins read names: x_request_id would arrive as X-Request-Id.
+            (name) => {
+              const folded = name.replaceAll("_", "-");
+              return !RESERVED_CLAIM_HEADERS.has(folded) && !folded.startsWith("x-forwarded-") && !folded.startsWith("proxy-");
+            },
+            "is a header the gateway owns",
+          ),
+          v.description("The upstream request header the claim is sent in."),
+        ),
+        "must be an object of claim name to header name",
       ),
-      "must be an object of claim name to header name",
+      "Claim name to upstream header name. A claim is sent only as the upstream will receive it, byte for byte; client-sent headers of these names are always removed. For an API key the claims are sub (the consumer) and scope.",
     ),
     {},
   ),
-  /** Whether the credential (Authorization, the token header or cookie parameter, the API-key header) reaches the upstream. */
-  forwardCredentials: v.optional(v.boolean("must be true or false"), false),
+  forwardCredentials: v.optional(
+    described(
+      v.boolean("must be true or false"),
+      "Pass the credential (the token's header, cookie or query parameter, or the API-key header) on to the upstream.",
+    ),
+    false,
+  ),
 });
 
 export type JwtProviderConfig = v.InferOutput<ReturnType<typeof jwtProviderSchema>>;

@@ -3,37 +3,56 @@
  * checks across its fields. Defaults and their reasoning: docs/circuit-breaking.md.
  */
 import * as v from "valibot";
-import { type ConfigIssue, durationMs, fraction, integer } from "../config/fields.ts";
+import { type ConfigIssue, described, durationMs, fraction, integer } from "../config/fields.ts";
 import type { BreakerSettings } from "./state.ts";
 
 export const breakerSchema = v.strictObject({
-  failureWeight: v.optional(fraction(0, 1), 0.6),
-  latencyWeight: v.optional(fraction(0, 1), 0.4),
-  /** Score at or above which a target is ejected. */
-  threshold: v.optional(fraction(0.01, 10), 0.7),
-  /** Fixed p99 baseline; unset compares each target with the median p99 of the others. */
-  latencyBaselineMs: v.optional(durationMs(600_000)),
-  latencyFloorMs: v.optional(durationMs(60_000), 25),
-  maxLatencyRatio: v.optional(fraction(1, 100), 4),
-  /** Half-life of the decayed failure counts and smoothed p99. */
-  halfLifeSec: v.optional(integer(1, 600), 5),
-  /** Decayed request volume a target needs before it is judged. */
-  minRequests: v.optional(integer(1, 1_000_000), 20),
-  baseEjectionSec: v.optional(integer(1, 3_600), 10),
-  maxEjectionSec: v.optional(integer(1, 86_400), 300),
-  /** Each ejection lasts up to this fraction longer, at random. */
-  ejectionJitter: v.optional(fraction(0, 1), 0.2),
-  maxEjectionPercent: v.optional(integer(0, 100), 50),
-  /** Probes in flight at once to a half-open target, across all isolates. */
-  probes: v.optional(integer(1, 100), 3),
-  /** Successful probes that close a half-open target. */
-  probeSuccesses: v.optional(integer(1, 100), 3),
-  /** How often an isolate ships outcomes to the object and refreshes its view (while it has traffic). */
-  reportIntervalMs: v.optional(integer(100, 60_000), 1_000),
-  /** ... or sooner, once it has this many outcomes to ship. */
-  reportEveryRequests: v.optional(integer(1, 1_000_000), 1_000),
-  /** A report not answered within this counts as the object being unreachable. */
-  objectTimeoutMs: v.optional(durationMs(10_000), 1_000),
+  failureWeight: v.optional(described(fraction(0, 1), "Weight of a target's failure rate in its score."), 0.6),
+  latencyWeight: v.optional(
+    described(fraction(0, 1), "Weight of a target's p99 latency ratio in its score; failureWeight and latencyWeight cannot both be 0."),
+    0.4,
+  ),
+  threshold: v.optional(described(fraction(0.01, 10), "Score at or above which a target is ejected."), 0.7),
+  latencyBaselineMs: v.optional(
+    described(
+      durationMs(600_000),
+      "A fixed p99 baseline in milliseconds that each target's p99 is compared with. Unset: the median p99 of the other targets.",
+    ),
+  ),
+  latencyFloorMs: v.optional(described(durationMs(60_000), "Latencies below this many milliseconds count as this many."), 25),
+  maxLatencyRatio: v.optional(described(fraction(1, 100), "Cap of a target's p99 latency ratio in its score."), 4),
+  halfLifeSec: v.optional(described(integer(1, 600), "Half-life, in seconds, of the decayed failure counts and the smoothed p99."), 5),
+  minRequests: v.optional(described(integer(1, 1_000_000), "Decayed request volume a target needs before it is judged."), 20),
+  baseEjectionSec: v.optional(
+    described(integer(1, 3_600), "Length of a target's first ejection, in seconds; the n-th ejection lasts n times this."),
+    10,
+  ),
+  maxEjectionSec: v.optional(described(integer(1, 86_400), "Longest ejection, in seconds; at least baseEjectionSec."), 300),
+  ejectionJitter: v.optional(described(fraction(0, 1), "Each ejection lasts up to this fraction longer, at random."), 0.2),
+  maxEjectionPercent: v.optional(
+    described(integer(0, 100), "Share of the cluster's targets, in percent, that may be ejected at once (at least one)."),
+    50,
+  ),
+  probes: v.optional(described(integer(1, 100), "Probe requests in flight at once to a half-open target, across all isolates."), 3),
+  probeSuccesses: v.optional(described(integer(1, 100), "Successful probes that close a half-open target."), 3),
+  reportIntervalMs: v.optional(
+    described(
+      integer(100, 60_000),
+      "How often, in milliseconds, an isolate with traffic reports its outcomes to the cluster's object and refreshes its view.",
+    ),
+    1_000,
+  ),
+  reportEveryRequests: v.optional(
+    described(integer(1, 1_000_000), "An isolate reports sooner than reportIntervalMs once it has this many outcomes to ship."),
+    1_000,
+  ),
+  objectTimeoutMs: v.optional(
+    described(
+      durationMs(10_000),
+      "A report unanswered within this many milliseconds counts as the object being unreachable; the isolate keeps its last view.",
+    ),
+    1_000,
+  ),
 });
 
 export type BreakerConfig = v.InferOutput<typeof breakerSchema>;

@@ -5,36 +5,69 @@
  */
 import * as v from "valibot";
 import { breakerSchema, type CompiledBreaker, compileBreaker } from "../breaker/config.ts";
-import { type ConfigValidationOptions, durationMs, integer, outboundUrl } from "../config/fields.ts";
+import { type ConfigValidationOptions, described, durationMs, integer, outboundUrl } from "../config/fields.ts";
 
 export const LOAD_BALANCING_POLICIES = ["weighted-round-robin", "least-in-flight"] as const;
 
 export function clusterSchema(options: ConfigValidationOptions) {
   const targetSchema = v.strictObject({
-    url: outboundUrl(options, "upstream"),
-    weight: v.optional(integer(1, 1000), 1),
-  });
-  return v.strictObject({
-    targets: v.pipe(
-      v.array(targetSchema, "must be an array"),
-      v.minLength(1, "must have at least one target"),
-      v.maxLength(64, "must have at most 64 targets"),
+    url: described(
+      outboundUrl(options, "upstream"),
+      "The target's http:// or https:// origin, optionally with a base path that prefixes every forwarded path. No credentials, query or fragment. Loopback, private, link-local and other non-public addresses are refused unless the deployment sets ALLOW_PRIVATE_UPSTREAMS=true.",
     ),
-    loadBalancing: v.optional(
-      v.picklist(LOAD_BALANCING_POLICIES, `must be one of: ${LOAD_BALANCING_POLICIES.join(", ")}`),
-      "weighted-round-robin",
-    ),
-    /** Per attempt, until the upstream's response headers arrive. */
-    connectTimeoutMs: v.optional(durationMs(300_000), 5_000),
-    /** Per attempt, until the whole response body has been received; unset streams without limit. */
-    responseTimeoutMs: v.optional(durationMs(3_600_000)),
-    /** Per isolate: requests to this cluster awaiting their response headers; more are refused with 503. */
-    maxInFlight: v.optional(integer(1, 1_000_000)),
-    /** Per isolate and target: a target at this many is skipped; when every target is, the request gets 503. */
-    maxInFlightPerTarget: v.optional(integer(1, 1_000_000)),
-    /** Circuit breaking and outlier ejection, shared across isolates through one Durable Object per cluster. */
-    breaker: v.optional(breakerSchema),
+    weight: v.optional(described(integer(1, 1000), "Relative share of the cluster's traffic this target gets."), 1),
   });
+  return described(
+    v.strictObject({
+      targets: described(
+        v.pipe(
+          v.array(described(targetSchema, "One upstream of the cluster."), "must be an array"),
+          v.minLength(1, "must have at least one target"),
+          v.maxLength(64, "must have at most 64 targets"),
+        ),
+        "The cluster's upstreams, at most 64.",
+      ),
+      loadBalancing: v.optional(
+        described(
+          v.picklist(LOAD_BALANCING_POLICIES, `must be one of: ${LOAD_BALANCING_POLICIES.join(", ")}`),
+          "How requests are spread over the targets: weighted-round-robin (smooth, as nginx: a 5:1:1 split interleaves) or least-in-flight (fewest attempts in flight per unit of weight, per isolate).",
+        ),
+        "weighted-round-robin",
+      ),
+      connectTimeoutMs: v.optional(
+        described(
+          durationMs(300_000),
+          "Milliseconds per attempt until the upstream's response headers arrive. Workers' fetch has no separate connect phase, so this bounds connect plus time to first byte.",
+        ),
+        5_000,
+      ),
+      responseTimeoutMs: v.optional(
+        described(
+          durationMs(3_600_000),
+          "Milliseconds per attempt until the whole response body has arrived; a body still streaming then is cut. Unset: bodies stream as long as both sides keep them going.",
+        ),
+      ),
+      maxInFlight: v.optional(
+        described(
+          integer(1, 1_000_000),
+          "Per isolate: the most requests to this cluster awaiting response headers; beyond it, 503 upstream-overloaded at once. Unset: no cap.",
+        ),
+      ),
+      maxInFlightPerTarget: v.optional(
+        described(
+          integer(1, 1_000_000),
+          "Per isolate and target: a target with this many requests awaiting headers is skipped; when every target is full, 503 upstream-overloaded. Unset: no cap.",
+        ),
+      ),
+      breaker: v.optional(
+        described(
+          breakerSchema,
+          "Circuit breaking and outlier ejection, shared across isolates through one Durable Object per cluster; {} for the defaults. Unset: off.",
+        ),
+      ),
+    }),
+    "A named group of interchangeable upstreams that routes send requests to.",
+  );
 }
 
 export type ClusterConfig = v.InferOutput<ReturnType<typeof clusterSchema>>;

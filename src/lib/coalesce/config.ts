@@ -5,25 +5,40 @@
  */
 import * as v from "valibot";
 import type { CompiledAuth } from "../auth/config.ts";
-import { type ConfigIssue, headerName, type IssueAt, integer } from "../config/fields.ts";
+import { type ConfigIssue, described, headerName, type IssueAt, integer } from "../config/fields.ts";
 import { metricKey } from "../metrics.ts";
 import { credentialHeaders } from "./key.ts";
 
 export const coalesceSchema = v.strictObject({
-  /** Request headers the upstream's answer depends on: callers that differ on one never share a call. */
-  varyHeaders: v.optional(v.pipe(v.array(headerName, "must be an array"), v.maxLength(16, "must have at most 16 headers")), []),
-  /**
-   * The answer is the same whoever asks: callers with different credentials may share a call
-   * (made with the first caller's credentials and claim headers). Unset, only callers with the
-   * same credential share.
-   */
-  public: v.optional(v.boolean("must be true or false"), false),
-  /** Largest body shared; a larger answer streams to its own caller, and the others make their own call. */
-  maxResponseBytes: v.optional(integer(0, 16 * 1024 * 1024), 1024 * 1024),
-  /** Most callers waiting on one upstream call; more make their own call. */
-  maxWaiters: v.optional(integer(1, 100_000), 1_000),
-  /** After an answer that could not be shared, calls for the same key skip coalescing this long (0: never). */
-  passTtlMs: v.optional(integer(0, 600_000), 5_000),
+  varyHeaders: v.optional(
+    described(
+      v.pipe(v.array(headerName, "must be an array"), v.maxLength(16, "must have at most 16 headers")),
+      "Request headers the upstream's answer depends on (e.g. accept-language): callers that differ on one, as the upstream receives it, never share a call.",
+    ),
+    [],
+  ),
+  public: v.optional(
+    described(
+      v.boolean("must be true or false"),
+      "The answer is the same whoever asks: callers with different credentials may share a call, made with the first caller's credentials and claim headers. When false, only callers with the same credential share.",
+    ),
+    false,
+  ),
+  maxResponseBytes: v.optional(
+    described(
+      integer(0, 16 * 1024 * 1024),
+      "Largest body shared, in bytes; a larger answer streams to its own caller, and the others make their own call.",
+    ),
+    1024 * 1024,
+  ),
+  maxWaiters: v.optional(described(integer(1, 100_000), "Most callers waiting on one upstream call; more make their own call."), 1_000),
+  passTtlMs: v.optional(
+    described(
+      integer(0, 600_000),
+      "After an answer that could not be shared, requests for the same key skip coalescing for this many milliseconds (0: never).",
+    ),
+    5_000,
+  ),
 });
 
 export type CoalesceConfig = v.InferOutput<typeof coalesceSchema>;

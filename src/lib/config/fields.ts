@@ -1,6 +1,7 @@
 /**
  * The field rules every feature's config fragment is written with: numbers with units and bounds,
- * names, header and cookie names, outbound URLs. Pure: valibot schemas and the messages users read.
+ * names, header and cookie names, outbound URLs, and the descriptions editors show. Pure: valibot
+ * schemas and the messages users read.
  */
 import * as v from "valibot";
 import { isNonPublicHost } from "../address.ts";
@@ -31,10 +32,21 @@ export const SPOOFABLE_ADDRESS_HEADERS: ReadonlySet<string> = new Set([
 
 export const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 export const NAME_RULE = "must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit";
+/** RFC 9110 section 5.6.2 token, in either case: a field name as written (section 5.1). */
+export const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** RFC 9110 section 5.1 field-name token, lower-case. */
 export const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
 /** RFC 6265 cookie-name token. */
-export const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+export const COOKIE_NAME = TOKEN;
+
+/**
+ * `schema` with a description for users: what the field does, in what unit, and what unset means.
+ * The config's JSON Schema (`npm run schema`) carries it, so editors show it on hover; the generator
+ * adds the range and default the schema states. Describe the value, inside `v.optional(...)`.
+ */
+export function described<const TSchema extends v.GenericSchema>(schema: TSchema, text: string) {
+  return v.pipe(schema, v.description<v.InferOutput<TSchema>, string>(text));
+}
 
 export const integer = (min: number, max: number) =>
   v.pipe(
@@ -61,7 +73,12 @@ export const boolean = v.boolean("must be true or false");
 /** A name of a cluster, provider or policy. */
 export const name = v.pipe(v.string("must be a string"), v.regex(NAME, NAME_RULE));
 
-export const headerName = v.pipe(v.string("must be a string"), v.toLowerCase(), v.regex(HEADER_NAME, "must be a header field name"));
+/**
+ * A header field name in any case, lower-cased. Checked before lower-casing, so the JSON Schema's
+ * pattern says what is accepted (and no non-ASCII letter whose lower case is ASCII, such as the
+ * Kelvin sign, passes for a token).
+ */
+export const headerName = v.pipe(v.string("must be a string"), v.regex(TOKEN, "must be a header field name"), v.toLowerCase());
 
 export const cookieName = v.pipe(v.string("must be a string"), v.regex(COOKIE_NAME, "must be a cookie name"));
 

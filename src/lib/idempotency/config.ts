@@ -3,18 +3,23 @@
  * the compile step and its check. The rules for one key's record are in record.ts.
  */
 import * as v from "valibot";
-import { type ConfigIssue, type IssueAt, integer } from "../config/fields.ts";
+import { type ConfigIssue, described, type IssueAt, integer } from "../config/fields.ts";
 import { metricKey } from "../metrics.ts";
 
 export const idempotencySchema = v.strictObject({
-  /** How long a key's outcome is remembered (and replayed). */
-  ttlSec: v.optional(integer(1, 7 * 86_400), 86_400),
-  /** Request bodies are read to fingerprint them: larger ones are refused with 413. */
-  maxRequestBytes: v.optional(integer(0, 16 * 1024 * 1024), 1024 * 1024),
-  /** Larger answers are not stored: the key is released when the first request ends. */
-  maxResponseBytes: v.optional(integer(0, 16 * 1024 * 1024), 1024 * 1024),
-  /** Whether a POST or PATCH without Idempotency-Key is refused (400). */
-  required: v.optional(v.boolean("must be true or false"), false),
+  ttlSec: v.optional(described(integer(1, 7 * 86_400), "How long a key's answer is kept and replayed, in seconds."), 86_400),
+  maxRequestBytes: v.optional(
+    described(integer(0, 16 * 1024 * 1024), "Request bodies are read to fingerprint them: larger ones, in bytes, are refused with 413."),
+    1024 * 1024,
+  ),
+  maxResponseBytes: v.optional(
+    described(
+      integer(0, 16 * 1024 * 1024),
+      "Answers with a larger body, in bytes, are not stored: the key is released when the first request ends.",
+    ),
+    1024 * 1024,
+  ),
+  required: v.optional(described(v.boolean("must be true or false"), "Refuse (400) a POST or PATCH without an Idempotency-Key."), false),
 });
 
 export type IdempotencyConfig = v.InferOutput<typeof idempotencySchema>;

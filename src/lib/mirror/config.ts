@@ -4,18 +4,20 @@
  */
 import * as v from "valibot";
 import type { CompiledCluster } from "../cluster/config.ts";
-import { type ConfigIssue, durationMs, type IssueAt, integer, name, percent } from "../config/fields.ts";
+import { type ConfigIssue, described, durationMs, type IssueAt, integer, name, percent } from "../config/fields.ts";
 import { metricKey } from "../metrics.ts";
 
 export const mirrorSchema = v.strictObject({
-  /** Where the copies go; its answers are discarded. */
-  cluster: name,
-  /** Share of requests copied, in percent. */
-  percent: v.optional(percent, 100),
-  /** Requests with a larger body (or one of unknown length) are not copied. */
-  maxBodyBytes: v.optional(integer(0, 16 * 1024 * 1024), 64 * 1024),
-  /** A copy still unanswered after this is abandoned. */
-  timeoutMs: v.optional(durationMs(60_000), 5_000),
+  cluster: described(name, "Where the copies go (not the route's own cluster); its answers are discarded."),
+  percent: v.optional(described(percent, "Share of the route's requests copied, in percent."), 100),
+  maxBodyBytes: v.optional(
+    described(
+      integer(0, 16 * 1024 * 1024),
+      "A request with a body is copied only when its declared length is at most this many bytes; larger bodies, or bodies of unknown length, are not copied.",
+    ),
+    64 * 1024,
+  ),
+  timeoutMs: v.optional(described(durationMs(60_000), "A copy still unanswered after this many milliseconds is abandoned."), 5_000),
 });
 
 export type MirrorConfig = v.InferOutput<typeof mirrorSchema>;

@@ -3,21 +3,33 @@
  * compiled form and the compile step, and the per-route response counter keys.
  */
 import * as v from "valibot";
-import { fraction } from "../config/fields.ts";
+import { described, fraction } from "../config/fields.ts";
 import { metricKey } from "../metrics.ts";
 
 export const observabilitySchema = v.strictObject({
   accessLog: v.optional(
-    v.strictObject({
-      /** Share of requests written to the access log, 0 to 1. */
-      sampleRate: v.optional(fraction(0, 1), 0.01),
-      /** Log every request the gateway answered with a 5xx or that met an upstream 5xx, whatever the sample. */
-      errors: v.optional(v.boolean("must be true or false"), true),
-    }),
+    described(
+      v.strictObject({
+        sampleRate: v.optional(described(fraction(0, 1), "Share of requests written to the access log: 0 none, 1 all."), 0.01),
+        errors: v.optional(
+          described(
+            v.boolean("must be true or false"),
+            "Log every request the gateway answered with a 5xx or that met an upstream 5xx, whatever the sample.",
+          ),
+          true,
+        ),
+      }),
+      "The JSON access log: one line per sampled request.",
+    ),
     {},
   ),
-  /** Server-Timing on responses: the gateway's own time and the upstream's. Off by default: it tells clients about upstream latency. */
-  serverTiming: v.optional(v.boolean("must be true or false"), false),
+  serverTiming: v.optional(
+    described(
+      v.boolean("must be true or false"),
+      "Send Server-Timing on responses: the gateway's own time and the upstream's. It tells clients about upstream latency, so it is off unless set.",
+    ),
+    false,
+  ),
 });
 
 export type ObservabilityConfig = v.InferOutput<typeof observabilitySchema>;

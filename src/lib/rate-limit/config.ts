@@ -4,7 +4,7 @@
  * what this compiles (the policy's counter prefix and settings).
  */
 import * as v from "valibot";
-import { type ConfigIssue, HEADER_NAME, type IssueAt, integer, name, SPOOFABLE_ADDRESS_HEADERS } from "../config/fields.ts";
+import { type ConfigIssue, described, HEADER_NAME, type IssueAt, integer, name, SPOOFABLE_ADDRESS_HEADERS } from "../config/fields.ts";
 import { metricKey } from "../metrics.ts";
 import { type LimitSpec, RATE_LIMIT_ALGORITHMS } from "./algorithms.ts";
 import { type KeyPart, parseKeyPart } from "./key.ts";
@@ -34,40 +34,74 @@ const rateLimitKeyPart = v.pipe(
     }
     addIssue({ message: "must be 'ip', 'subject', 'consumer', 'header:<name>' or 'claim:<name>'" });
   }),
+  v.examples(["ip", "subject", "consumer", "header:x-tenant", "claim:org_id"]),
 );
 
 export const rateLimitSchema = v.strictObject({
-  /** Names the policy in RateLimit headers, logs and metrics; unique within the route. */
-  id: name,
-  algorithm: v.optional(v.picklist(RATE_LIMIT_ALGORITHMS, `must be one of: ${RATE_LIMIT_ALGORITHMS.join(", ")}`), "fixed-window"),
-  /** Requests per window; for token-bucket, the bucket's size (the largest burst). */
-  limit: integer(1, 1_000_000_000),
-  /** The window; for token-bucket, the interval at which `refill` tokens are added. */
-  windowSec: integer(1, 31 * 86_400),
-  /** token-bucket only: tokens added every windowSec (default: limit). */
-  refill: v.optional(integer(1, 1_000_000_000)),
-  /** What one counter is kept per; several parts compose (e.g. ["consumer", "header:x-tenant"]). */
+  id: described(name, "The policy's name in RateLimit headers, logs and metrics; unique within the route."),
+  algorithm: v.optional(
+    described(
+      v.picklist(RATE_LIMIT_ALGORITHMS, `must be one of: ${RATE_LIMIT_ALGORITHMS.join(", ")}`),
+      "How requests are counted: fixed-window, sliding-window or token-bucket.",
+    ),
+    "fixed-window",
+  ),
+  limit: described(integer(1, 1_000_000_000), "Requests allowed per window; for token-bucket, the bucket's size (the largest burst)."),
+  windowSec: described(integer(1, 31 * 86_400), "The window, in seconds; for token-bucket, the interval at which refill tokens are added."),
+  refill: v.optional(described(integer(1, 1_000_000_000), "token-bucket only: tokens added every windowSec. Unset: limit.")),
   key: v.optional(
-    v.pipe(v.array(rateLimitKeyPart, "must be an array"), v.minLength(1, "must not be empty"), v.maxLength(4, "must have at most 4 parts")),
+    described(
+      v.pipe(
+        v.array(rateLimitKeyPart, "must be an array"),
+        v.minLength(1, "must not be empty"),
+        v.maxLength(4, "must have at most 4 parts"),
+      ),
+      "What one counter is kept per: 1-4 parts, composed, of ip (the client address), subject (the JWT sub or the API key's consumer), consumer (the API key's rateLimitKey or consumer), header:<name>, claim:<name>.",
+    ),
     ["ip"],
   ),
-  backend: v.optional(v.picklist(RATE_LIMIT_BACKENDS, `must be one of: ${RATE_LIMIT_BACKENDS.join(", ")}`), "durable-object"),
-  /** exact asks the backend on every request; local-first spends leased tokens from isolate memory. */
-  mode: v.optional(v.picklist(RATE_LIMIT_MODES, `must be one of: ${RATE_LIMIT_MODES.join(", ")}`), "exact"),
-  /** local-first only: the most tokens an isolate holds (default: limit / 20, between 1 and 1000). */
-  leaseSize: v.optional(integer(1, 10_000)),
-  /** What happens when the backend errs or does not answer within timeoutMs: admit (open) or 503 (closed). */
-  onFailure: v.optional(v.picklist(["open", "closed"], "must be one of: open, closed"), "open"),
-  timeoutMs: v.optional(integer(10, 5_000), 300),
-  /** Count and log what would be limited; never refuse a request. */
-  shadow: v.optional(v.boolean("must be true or false"), false),
+  backend: v.optional(
+    described(
+      v.picklist(RATE_LIMIT_BACKENDS, `must be one of: ${RATE_LIMIT_BACKENDS.join(", ")}`),
+      "Where the counters live: durable-object (binding RATE_LIMITER) or upstash (secrets UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN).",
+    ),
+    "durable-object",
+  ),
+  mode: v.optional(
+    described(
+      v.picklist(RATE_LIMIT_MODES, `must be one of: ${RATE_LIMIT_MODES.join(", ")}`),
+      "exact: one backend call per request; local-first: isolates spend leased tokens from memory, with a bounded over-admission.",
+    ),
+    "exact",
+  ),
+  leaseSize: v.optional(
+    described(integer(1, 10_000), "local-first only: the most tokens one isolate holds. Unset: limit / 20, between 1 and 1000."),
+  ),
+  onFailure: v.optional(
+    described(
+      v.picklist(["open", "closed"], "must be one of: open, closed"),
+      "When the backend errs or does not answer within timeoutMs: open admits the request, closed answers 503.",
+    ),
+    "open",
+  ),
+  timeoutMs: v.optional(described(integer(10, 5_000), "The longest a request waits on the backend, in milliseconds."), 300),
+  shadow: v.optional(
+    described(v.boolean("must be true or false"), "Count and log what the policy would refuse; refuse nothing and advertise nothing."),
+    false,
+  ),
 });
 
 export type RateLimitPolicyConfig = v.InferOutput<typeof rateLimitSchema>;
 
-/** A route's list of policies, evaluated in order; a request must pass all enforced ones. */
+/** A route's `rateLimits`: its policies, evaluated in order. */
 export const rateLimitsSchema = v.optional(
-  v.pipe(v.array(rateLimitSchema, "must be an array"), v.maxLength(8, "must have at most 8 policies")),
+  described(
+    v.pipe(
+      v.array(described(rateLimitSchema, "One rate-limit policy."), "must be an array"),
+      v.maxLength(8, "must have at most 8 policies"),
+    ),
+    "Rate-limit policies, evaluated in order: a request must pass every enforced one. At most 8.",
+  ),
   [],
 );
 

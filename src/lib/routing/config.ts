@@ -3,36 +3,50 @@
  * upstream (`rewrite`): the schemas, the compile step of the rewrite and the checks across fields.
  */
 import * as v from "valibot";
-import { type ConfigIssue, checkedString, type IssueAt } from "../config/fields.ts";
+import { type ConfigIssue, checkedString, described, type IssueAt } from "../config/fields.ts";
 import { isReservedPath, normalizePath, RESERVED_NAMESPACE, routePathParams, routePathProblem, wildcardBase } from "../path.ts";
 import type { RouteParams } from "../route-table.ts";
 
 /** Methods a route may name. TRACE and CONNECT are never proxied (RFC 9110 section 9.3.6, 9.3.8). */
 export const ROUTE_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] as const;
 
-const HOST_PATTERN = /^(?:\*\.)?(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+/** A host name or `*.suffix` pattern, in either case (it is compared lower-cased). */
+const HOST_PATTERN = /^(?:\*\.)?(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
 
 const routePath = checkedString(routePathProblem);
 
 export const matchSchema = v.strictObject({
   /** A route's own path: it may not claim the gateway's namespace (a rewrite's upstream path may). */
-  path: v.pipe(
-    routePath,
-    v.rawCheck(({ dataset, addIssue }) => {
-      if (dataset.typed && isReservedPath(dataset.value)) {
-        addIssue({ message: `is in the gateway's own namespace (${RESERVED_NAMESPACE}), which is never proxied` });
-      }
-    }),
+  path: described(
+    v.pipe(
+      routePath,
+      v.rawCheck(({ dataset, addIssue }) => {
+        if (dataset.typed && isReservedPath(dataset.value)) {
+          addIssue({ message: `is in the gateway's own namespace (${RESERVED_NAMESPACE}), which is never proxied` });
+        }
+      }),
+    ),
+    "The path the route matches: exact (/health), with parameters (/users/:id), or with a trailing wildcard (/api/*, which also matches /api). In normalized form; a trailing slash is significant.",
   ),
   methods: v.optional(
-    v.pipe(v.array(v.picklist(ROUTE_METHODS, `must be one of: ${ROUTE_METHODS.join(", ")}`)), v.minLength(1, "must not be empty")),
+    described(
+      v.pipe(v.array(v.picklist(ROUTE_METHODS, `must be one of: ${ROUTE_METHODS.join(", ")}`)), v.minLength(1, "must not be empty")),
+      "Methods the route serves; a route with GET also serves HEAD. Unset: any method.",
+    ),
   ),
   hosts: v.optional(
-    v.pipe(
-      v.array(
-        v.pipe(v.string("must be a string"), v.toLowerCase(), v.regex(HOST_PATTERN, "must be a host name, optionally starting with '*.'")),
+    described(
+      v.pipe(
+        v.array(
+          v.pipe(
+            v.string("must be a string"),
+            v.regex(HOST_PATTERN, "must be a host name, optionally starting with '*.'"),
+            v.toLowerCase(),
+          ),
+        ),
+        v.minLength(1, "must not be empty"),
       ),
-      v.minLength(1, "must not be empty"),
+      "Host names or *.suffix patterns the route serves, compared without the port and case-insensitively. Unset: any host.",
     ),
   ),
 });
@@ -52,12 +66,16 @@ const literalPath = v.pipe(
 );
 
 export const rewriteSchema = v.strictObject({
-  /** Removed from the start of the path (on a segment boundary) before forwarding. */
-  stripPrefix: v.optional(literalPath),
-  /** Prepended to the path (after stripPrefix) before forwarding. */
-  prefix: v.optional(literalPath),
-  /** Replaces the whole path; `:name` takes the route parameter, a trailing `/*` the wildcard tail. */
-  path: v.optional(routePath),
+  stripPrefix: v.optional(described(literalPath, "Removed from the start of the path, on a segment boundary, before forwarding.")),
+  prefix: v.optional(
+    described(literalPath, "Prepended to the path (after stripPrefix) before forwarding; together they replace a prefix."),
+  ),
+  path: v.optional(
+    described(
+      routePath,
+      "Replaces the whole path: :name takes the route's parameter, a trailing /* the wildcard's tail. Not combinable with stripPrefix or prefix.",
+    ),
+  ),
 });
 
 export type MatchConfig = v.InferOutput<typeof matchSchema>;

@@ -9,6 +9,7 @@ import {
   COOKIE_NAME,
   type ConfigIssue,
   cookieName,
+  described,
   HEADER_NAME,
   headerName,
   type IssueAt,
@@ -34,23 +35,41 @@ const stickyKey = v.pipe(
     if (key.startsWith("cookie:") && COOKIE_NAME.test(key.slice(7))) return;
     addIssue({ message: "must be 'ip', 'subject', 'header:<name>' or 'cookie:<name>'" });
   }),
+  v.examples(["ip", "subject", "header:x-user-id", "cookie:session"]),
 );
 
 export const splitSchema = v.strictObject({
-  /** Clusters that take a share of the route's traffic from its `cluster`, in percent; `cluster` keeps the rest. */
-  to: v.pipe(
-    v.array(v.strictObject({ cluster: name, percent }), "must be an array"),
-    v.minLength(1, "must not be empty"),
-    v.maxLength(8, "must have at most 8 clusters"),
+  to: described(
+    v.pipe(
+      v.array(
+        described(
+          v.strictObject({
+            cluster: described(name, "A cluster that takes a share of the route's traffic."),
+            percent: described(percent, "Its share of the route's traffic, in percent (down to 0.01)."),
+          }),
+          "One cluster and its share.",
+        ),
+        "must be an array",
+      ),
+      v.minLength(1, "must not be empty"),
+      v.maxLength(8, "must have at most 8 clusters"),
+    ),
+    "Clusters that take a share of the route's traffic from its cluster, which keeps the rest; up to 8, adding up to at most 100%.",
   ),
-  /** Keeps one caller on one side; unset, every request is assigned afresh. */
-  sticky: v.optional(stickyKey),
-  /** A request header or cookie naming one of the route's clusters forces that side (for testing). */
+  sticky: v.optional(
+    described(
+      stickyKey,
+      "What keeps one caller on one side: subject (the JWT subject or API-key consumer; needs auth), ip (the client address), header:<name> or cookie:<name>. A request without it is assigned at random. Unset: every request is assigned afresh.",
+    ),
+  ),
   override: v.optional(
-    v.strictObject({
-      header: v.optional(headerName),
-      cookie: v.optional(cookieName),
-    }),
+    described(
+      v.strictObject({
+        header: v.optional(described(headerName, "A request header whose value names one of the route's clusters.")),
+        cookie: v.optional(described(cookieName, "A cookie whose value names one of the route's clusters.")),
+      }),
+      "A request whose header or cookie names one of the route's clusters goes there, whatever the shares say (for testing). Anyone who knows the name can use it.",
+    ),
   ),
 });
 
