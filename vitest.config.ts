@@ -29,7 +29,7 @@ export default defineConfig({
         // The Worker and its tests inside workerd, against real local origins, KV and Durable Objects.
         plugins: [
           cloudflareTest({
-            wrangler: { configPath: "./wrangler.toml" },
+            wrangler: { configPath: "./wrangler.jsonc" },
             miniflare: {
               bindings: {
                 // Tests route to origins on 127.0.0.1 and must see config changes at once.

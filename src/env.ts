@@ -1,11 +1,14 @@
 /**
  * The Worker's bindings and the deployment settings read from them, validated once per isolate.
  * The binding types come from `wrangler types` (worker-configuration.d.ts, generated from
- * wrangler.toml); this file imports nothing of the gateway's, so every layer may import it.
+ * wrangler.jsonc); this file imports nothing of the gateway's, so every layer may import it.
  */
 import type { ConfigValidationOptions } from "./lib/config/fields.ts";
 
-/** Secrets, set with `wrangler secret put`: wrangler.toml does not list them, so `wrangler types` cannot. */
+/**
+ * Secrets, set with `wrangler secret put`. wrangler.jsonc does not list them; `npm run types` takes their
+ * names from .dev.vars.example and types them as always set, so each is made optional here.
+ */
 export interface Secrets {
   /** The Upstash Redis REST endpoint and token for policies with backend "upstash". */
   UPSTASH_REDIS_REST_URL?: string;
@@ -15,14 +18,14 @@ export interface Secrets {
 }
 
 /**
- * Bindings a deployment may leave out of wrangler.toml: rate-limit counters (RATE_LIMITER), upstream
+ * Bindings a deployment may leave out of wrangler.jsonc: rate-limit counters (RATE_LIMITER), upstream
  * health (BREAKER, unbound: each isolate judges alone), Idempotency-Key records (IDEMPOTENCY), admin
  * publishes (CONFIG_PUBLISHER) and per-request data points (METRICS, unbound: an in-memory ring).
  * Each feature that needs one says so when it is missing.
  */
 type OptionalBinding = "RATE_LIMITER" | "BREAKER" | "IDEMPOTENCY" | "CONFIG_PUBLISHER" | "METRICS";
 
-/** Vars wrangler.toml sets whose defaults the code knows too. */
+/** Vars wrangler.jsonc sets whose defaults the code knows too. */
 type OptionalVar = "ALLOW_PRIVATE_UPSTREAMS" | "CONFIG_REFRESH_INTERVAL_MS";
 
 /** The Worker's env: the generated bindings, with the optional ones marked, and the secrets. */

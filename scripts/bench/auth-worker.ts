@@ -194,7 +194,7 @@ export default {
   },
 };
 
-// wrangler.toml binds these for every Worker it builds; this one never uses them.
+// wrangler.jsonc binds these for every Worker it builds; this one never uses them.
 export { ClusterBreaker } from "../../src/durable-objects/cluster-breaker.ts";
 export { ConfigPublisher } from "../../src/durable-objects/config-publisher.ts";
 export { IdempotencyStore } from "../../src/durable-objects/idempotency-store.ts";

@@ -113,6 +113,13 @@ const verdict = (ok: boolean) => (ok ? "met" : "**not met**");
 /** The config diff at the schema's 20,000 routes: a small share of the CPU a Worker request may use. */
 const DIFF_GOAL_MS = 250;
 
+/** The summary table docs/deploy-bundle.md keeps between its summary markers, so this report repeats it as it stands. */
+function deployBundleSummary(root: string): string[] {
+  const doc = readFileSync(resolve(root, "docs/deploy-bundle.md"), "utf8");
+  const summary = /<!-- summary:start -->\n([\s\S]*?)\n<!-- summary:end -->/.exec(doc)?.[1];
+  return summary === undefined ? ["(docs/deploy-bundle.md has no summary table)"] : summary.split("\n");
+}
+
 export function writeReport(input: ReportInput): void {
   const { root, settings, match, diff, results, verify, stage, rss, subrequests, limiterCalls, breakerCalls, ejections, coalescing } =
     input;
@@ -364,6 +371,12 @@ export function writeReport(input: ReportInput): void {
     "",
     `The authenticate stage, inside workerd with no network (the real stage in a Hono app, alternating runs of ${stage.n.toLocaleString("en-US")} requests): ${fixed(median(stage.plainUs), 1)} us per request on a route without auth (${stage.plainUs.map((x) => x.toFixed(1)).join(", ")}), ${fixed(median(stage.jwtUs), 1)} us with a cached JWT (${stage.jwtUs.map((x) => x.toFixed(1)).join(", ")}): the cached-token path adds ${fixed(stageAddedUs, 1)} us. Through HTTP the same comparison (one-token JWT case against the control case) reads ${pct(cpu(byId("eg-jwt-one")) / cpu(control) - 1)} CPU per request; round-to-round noise on this shared machine is larger than that difference, which is why the goal uses the in-isolate figure.`,
     "",
+    "## Deploy bundle",
+    "",
+    "Measured apart from this run, on one source built both ways (`npm run bench:startup` for the size and the cold start, `npm run bench:instructions` with `INSTRUCTIONS_BUNDLE` for the requests); the method, the spread and what it decided: [docs/deploy-bundle.md](docs/deploy-bundle.md).",
+    "",
+    ...deployBundleSummary(root),
+    "",
     "## Raw runs",
     "",
     `| contender: case | run | requests | req/s | p50 ms | p99 ms | CPU us/req | req/s at ${settings.fixedRate}/s | p50 / p99 ms at ${settings.fixedRate}/s | errors |`,
@@ -378,7 +391,7 @@ export function writeReport(input: ReportInput): void {
     "## Commands and configs",
     "",
     `- Saturation: \`${(results[0]?.command ?? "").replace(/http:\/\/\S+/, "URL")}\`, with \`-s <case>.lua\` for the token cases (a Lua script sending each request with the next of the pool's tokens). Fixed rate: the same with ${settings.fixedConnections} connections and a script adding \`delay()\` pacing (scripts/bench/identity.ts).`,
-    "- workerd: `workerd serve` directly, one process for the gateway, the passthrough Worker and the micro-benchmark Worker, on a config scripts/bench/workerd.ts writes (outbound fetches straight to the network, as deployed; no Miniflare, whose JS outbound worker in front of every subrequest added about 100 us of CPU per request here: 292 us for the passthrough Worker under Miniflare, 160 to 210 us on workerd alone). The gateway is the bundle from `wrangler deploy --dry-run`, with its KV namespace served from the benchmark process and its Durable Objects on local SQLite. Passthrough Worker: scripts/bench/passthrough.js. Gateway configs: scripts/bench/routes.ts (the benchmarked route comes last in config order). JWT provider: ES256 only, JWKS served by the origin nginx, `sub` forwarded as X-User-Id.",
+    "- workerd: `workerd serve` directly, one process for the gateway, the passthrough Worker and the micro-benchmark Worker, on a config scripts/bench/workerd.ts writes (outbound fetches straight to the network, as deployed; no Miniflare, whose JS outbound worker in front of every subrequest added about 100 us of CPU per request here: 292 us for the passthrough Worker under Miniflare, 160 to 210 us on workerd alone). The gateway is the bundle from `wrangler deploy --dry-run` (minified, as deployed; its size and cold start, minified and not: [docs/deploy-bundle.md](docs/deploy-bundle.md)), with its KV namespace served from the benchmark process and its Durable Objects on local SQLite. Passthrough Worker: scripts/bench/passthrough.js. Gateway configs: scripts/bench/routes.ts (the benchmarked route comes last in config order). JWT provider: ES256 only, JWKS served by the origin nginx, `sub` forwarded as X-User-Id.",
     "- Origin: nginx, config from scripts/bench/tools.ts (`worker_processes 1`, `access_log off`, keepalive, a 47-byte JSON body).",
     "- Node.js gateway: scripts/bench/node-gateway.ts (Fastify with @fastify/http-proxy defaults; the JWT variant adds an onRequest hook with jose `jwtVerify` against a local JWKS, no token cache).",
     "- HAProxy has no verified-token cache either: every request runs `jwt_verify`. Its stick table counts requests per source address against a limit set far above what the run reaches.",

@@ -33,7 +33,7 @@ export interface WorkerSpec {
   gateway?: boolean;
 }
 
-/** The gateway's Durable Object bindings, as in wrangler.toml. */
+/** The gateway's Durable Object bindings, as in wrangler.jsonc. */
 const GATEWAY_OBJECTS: Record<string, string> = {
   RATE_LIMITER: "RateLimiter",
   BREAKER: "ClusterBreaker",

@@ -28,7 +28,7 @@ export const apiKeyCreate: CommandSpec = {
   arguments: [],
   options: [option.consumer, option.scopes, option.rateLimitKey, option.expiresAt, ...KV_OPTIONS],
   details: [
-    "Stores the SHA-256 of a new key under api-keys/sha256/<hex> in the CONFIG namespace and prints the key once, on stdout (the rest goes to stderr). Run where wrangler.toml is; wrangler must be on PATH.",
+    "Stores the SHA-256 of a new key under api-keys/sha256/<hex> in the CONFIG namespace and prints the key once, on stdout (the rest goes to stderr). Run where wrangler.jsonc is; wrangler must be on PATH.",
   ],
   examples: [
     ["edgegate api-key create --consumer acme --scopes orders:read,orders:write --remote", "a key for acme, in your account's KV"],
@@ -66,7 +66,7 @@ export const apiKeyRevoke: CommandSpec = {
   arguments: [{ name: "<key>", description: "the key itself, or the sha256 that create printed" }],
   options: KV_OPTIONS,
   details: [
-    "Deletes the key's record. Isolates that cached the key stop accepting it within the route's apiKey.cacheTtlSec. Run where wrangler.toml is; wrangler must be on PATH.",
+    "Deletes the key's record. Isolates that cached the key stop accepting it within the route's apiKey.cacheTtlSec. Run where wrangler.jsonc is; wrangler must be on PATH.",
   ],
   examples: [["edgegate api-key revoke egk_... --remote", "or the sha256 that create printed"]],
   exitCodes: KV_CODES,

@@ -109,7 +109,7 @@ export const publish: CommandSpec = {
   ],
   details: [
     "Through the admin API: validates <file>, reads the deployed version, prints the diff, and publishes over that version (If-Match). If someone else published in between, nothing is published and the exit code is 4: run diff again. --expect names the version to publish over; --force publishes over anything. Nothing to change: nothing is published (--force publishes anyway).",
-    "With --local or --remote: writes KV directly through wrangler (run where wrangler.toml is), with no admin API: --local the local storage of `wrangler dev` and `npm start`, --remote the namespace in your account. The addresses of upstreams are checked as in production unless --allow-private-upstreams; through the admin API, the gateway's own setting decides.",
+    "With --local or --remote: writes KV directly through wrangler (run where wrangler.jsonc is), with no admin API: --local the local storage of `wrangler dev` and `npm start`, --remote the namespace in your account (of the environment CLOUDFLARE_ENV names: staging or production). The addresses of upstreams are checked as in production unless --allow-private-upstreams; through the admin API, the gateway's own setting decides.",
     READING,
   ],
   examples: [

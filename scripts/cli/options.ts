@@ -48,7 +48,7 @@ export const local: OptionSpec = {
 
 export const remote: OptionSpec = {
   name: "remote",
-  description: "write the real KV namespace of wrangler.toml, directly (wrangler, logged in)",
+  description: "write the real KV namespace of wrangler.jsonc, directly (wrangler, logged in; CLOUDFLARE_ENV names the environment)",
 };
 
 export const persistTo: OptionSpec = {
@@ -61,7 +61,7 @@ export const persistTo: OptionSpec = {
 export const binding: OptionSpec = {
   name: "binding",
   value: "NAME",
-  description: "the KV binding in wrangler.toml",
+  description: "the KV binding in wrangler.jsonc",
   default: "CONFIG",
   check: (value) => (/^[A-Za-z_][A-Za-z0-9_]*$/.test(value) ? undefined : `'${value}' is not a binding name`),
 };

@@ -1,20 +1,23 @@
 /**
  * The gateway as Miniflare runs it outside wrangler dev: the deploy bundle, the compatibility
- * settings from wrangler.toml, its KV namespace and Durable Objects, and the given bindings. The
+ * settings from wrangler.jsonc, its KV namespace and Durable Objects, and the given bindings. The
  * end-to-end tests serve it this way; the benchmark reads only the compatibility settings, since it
  * runs `workerd serve` without Miniflare (scripts/bench/workerd.ts).
  */
-import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
+import { unstable_readConfig } from "wrangler";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 
-/** compatibility_date and compatibility_flags from wrangler.toml, so every run matches a deploy. */
+/**
+ * compatibility_date and compatibility_flags of the production environment in wrangler.jsonc, so
+ * every run matches a deploy. Read by wrangler's own reader: JSONC (comments, trailing commas) and
+ * the environment's inheritance from the top level, exactly as `wrangler deploy` resolves them.
+ */
 export function wranglerCompatibility(): { compatibilityDate: string; compatibilityFlags: string[] } {
-  const toml = readFileSync(resolve(ROOT, "wrangler.toml"), "utf8");
-  const compatibilityDate = /compatibility_date\s*=\s*"([^"]+)"/.exec(toml)?.[1] ?? "2026-11-01";
-  const flags = /compatibility_flags\s*=\s*\[([^\]]*)\]/.exec(toml)?.[1] ?? "";
-  return { compatibilityDate, compatibilityFlags: [...flags.matchAll(/"([^"]+)"/g)].map((m) => m[1] as string) };
+  const config = unstable_readConfig({ config: resolve(ROOT, "wrangler.jsonc"), env: "production" }, { hideWarnings: true });
+  if (config.compatibility_date === undefined) throw new Error("wrangler.jsonc sets no compatibility_date");
+  return { compatibilityDate: config.compatibility_date, compatibilityFlags: config.compatibility_flags };
 }
 
 /** Miniflare's (flat, v4-shaped) options for the gateway Worker built into `bundleDir`, listening on `port`. */
