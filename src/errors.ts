@@ -35,6 +35,12 @@ const PROBLEMS = {
   "idempotency-unavailable": { status: 503, title: "Idempotency keys cannot be checked right now" },
   "upstream-overloaded": { status: 503, title: "Upstream overloaded" },
   "upstream-timeout": { status: 504, title: "Upstream timed out" },
+  // A route's terminate policy answered (maintenance, a brownout share); its config may set the status.
+  terminated: { status: 503, title: "The route is not serving requests right now" },
+  // A user's policy threw or returned something it may not: a fault of the deployment's own code.
+  "policy-failed": { status: 500, title: "A policy of this route failed" },
+  // An ip-filter policy refused the caller's address.
+  "address-forbidden": { status: 403, title: "Requests from this address are not allowed on this route" },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ProblemCode = keyof typeof PROBLEMS;
@@ -62,15 +68,19 @@ export class GatewayError extends Error {
   }
 }
 
-/** Renders a problem+json response. Never includes stacks, upstream addresses or exception text. */
+/**
+ * Renders a problem+json response. Never includes stacks, upstream addresses or exception text.
+ * `status` replaces the code's own only where a config sets it (a terminate policy's answer).
+ */
 export function problemResponse(
   code: ProblemCode,
   requestId: string,
   detail?: string,
   headers: Record<string, string> = {},
   extensions?: Record<string, unknown>,
+  status: number = PROBLEMS[code].status,
 ): Response {
-  const { status, title } = PROBLEMS[code];
+  const { title } = PROBLEMS[code];
   const body: Record<string, unknown> = { ...extensions, type: problemType(code), title, status };
   if (detail !== undefined) body.detail = detail;
   body.requestId = requestId;

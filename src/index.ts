@@ -1,6 +1,6 @@
 /**
  * edgegate's composition root: the order of the pipeline stages, and nothing else.
- * id -> route -> identity -> split -> limits -> idempotency -> coalesce -> health -> proxy. Errors from any stage become problem+json in one place.
+ * id -> route -> policies (early) -> identity -> split -> limits -> policies (late) -> idempotency -> coalesce -> health -> proxy. Errors from any stage become problem+json in one place.
  */
 import { Hono } from "hono";
 import { answerError, GatewayError } from "./errors.ts";
@@ -12,6 +12,7 @@ import { coalesce } from "./stages/coalesce/index.ts";
 import { idempotency } from "./stages/idempotency/index.ts";
 import { matchRoute } from "./stages/match-route/index.ts";
 import { observe } from "./stages/observe/index.ts";
+import { latePolicies, policies } from "./stages/policies/index.ts";
 import { proxy } from "./stages/proxy/index.ts";
 import { rateLimit } from "./stages/rate-limit/index.ts";
 import { requestId } from "./stages/request-id/index.ts";
@@ -31,7 +32,9 @@ app.all("/__gateway/*", () => {
 });
 // Coalescing comes before health: a follower makes no upstream call, so it must not take an
 // in-flight slot or count as an outcome.
-app.all("*", matchRoute, authenticate, split, rateLimit, idempotency, coalesce, breaker, proxy);
+// The route's policies: the early ones (CORS preflights, IP filters, maintenance) before anyone is
+// asked for a credential, and around the rest for the response; the late ones with the caller known.
+app.all("*", matchRoute, policies, authenticate, split, rateLimit, latePolicies, idempotency, coalesce, breaker, proxy);
 
 app.onError((error, c) => answerError(error, c.get("requestId")));
 

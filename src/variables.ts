@@ -36,6 +36,11 @@ export interface Variables {
   identity: Identity | undefined;
   /** Headers authenticate adds upstream (forwarded claims); unset when none. */
   identityHeaders: HeaderPairs | undefined;
+  /**
+   * Set by the policy stage (late inbound policies): the edits they made to the upstream request,
+   * which the proxy and coalescing build the upstream headers with; unset when none.
+   */
+  policyEdits: { set: HeaderPairs; remove: ReadonlySet<string> } | undefined;
   /** The cluster this request goes to: the route's, or the side of its split the request fell on. */
   cluster: CompiledCluster;
   /** The runtime of `cluster`: its balancer and health. */

@@ -12,6 +12,9 @@ import { type CompiledCoalesce, compileCoalesce } from "../lib/coalesce/config.t
 import { type CompiledIdempotency, compileIdempotency } from "../lib/idempotency/config.ts";
 import { type CompiledMirror, compileMirror } from "../lib/mirror/config.ts";
 import { type CompiledObservability, compileObservability, responseCounterKeys } from "../lib/observability/config.ts";
+import { type CompiledRoutePolicies, compilePolicies, compileRoutePolicies } from "../lib/policies/config.ts";
+import type { CustomPolicyModules } from "../lib/policies/custom.ts";
+import type { CompiledPolicy } from "../lib/policies/types.ts";
 import { type CompiledRateLimit, compileRateLimit } from "../lib/rate-limit/config.ts";
 import { rateLimitPolicyField } from "../lib/rate-limit/fields.ts";
 import { type CompiledRetry, compileRetry } from "../lib/retry/config.ts";
@@ -41,6 +44,8 @@ export interface CompiledRoute {
   split: CompiledSplit | null;
   mirror: CompiledMirror | null;
   idempotency: CompiledIdempotency | null;
+  /** The route's policy chain; null when it runs none (then the policy stages cost one check). */
+  policies: CompiledRoutePolicies | null;
 }
 
 export interface Snapshot {
@@ -67,6 +72,7 @@ function compileRoute(
   config: GatewayConfig,
   clusters: ReadonlyMap<string, CompiledCluster>,
   providers: ReadonlyMap<string, CompiledJwtProvider>,
+  policies: ReadonlyMap<string, CompiledPolicy>,
 ): CompiledRoute {
   const cluster = clusters.get(route.cluster);
   if (!cluster) throw new Error(`route ${route.id} names unknown cluster ${route.cluster}`);
@@ -91,17 +97,27 @@ function compileRoute(
     split: route.split ? compileSplit(route.id, route.split, cluster, clusters) : null,
     mirror: route.mirror ? compileMirror(route.id, route.mirror, clusters) : null,
     idempotency: route.idempotency ? compileIdempotency(route.id, route.idempotency) : null,
+    policies: compileRoutePolicies(route.policies, config.defaultPolicies, policies),
   };
 }
 
-/** Compiles a validated config. Throws only on a bug: validation has already ruled out bad input. */
-export function compileConfig(config: GatewayConfig, version: string, now: () => number = Date.now): Snapshot {
+/**
+ * Compiles a validated config. Throws only on a bug: validation has already ruled out bad input.
+ * `customPolicies` are the user policy modules the deployment bundles (src/policies/registry.ts).
+ */
+export function compileConfig(
+  config: GatewayConfig,
+  version: string,
+  now: () => number = Date.now,
+  customPolicies: CustomPolicyModules = new Map(),
+): Snapshot {
   const clusters = new Map<string, CompiledCluster>();
   for (const [name, cluster] of Object.entries(config.clusters)) clusters.set(name, compileCluster(name, cluster));
   const providers = new Map<string, CompiledJwtProvider>();
   for (const [name, provider] of Object.entries(config.jwtProviders)) providers.set(name, compileJwtProvider(name, provider));
 
-  const routes = config.routes.map((route, index) => compileRoute(route, index, config, clusters, providers));
+  const policies = compilePolicies(config.policies, customPolicies);
+  const routes = config.routes.map((route, index) => compileRoute(route, index, config, clusters, providers, policies));
   const entries = config.routes.map((route, index) => ({
     path: route.match.path,
     methods: route.match.methods ? new Set<string>(route.match.methods) : null,

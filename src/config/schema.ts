@@ -25,6 +25,7 @@ import { knownFields, unknownFieldMessage } from "../lib/config/unknown-field.ts
 import { idempotencyIssues, idempotencySchema } from "../lib/idempotency/config.ts";
 import { mirrorIssues, mirrorSchema } from "../lib/mirror/config.ts";
 import { observabilitySchema } from "../lib/observability/config.ts";
+import { policiesSchema, policyInstanceIssues, policyListIssues, policyListsSchema } from "../lib/policies/config.ts";
 import { rateLimitIssues, rateLimitsSchema } from "../lib/rate-limit/config.ts";
 import { retrySchema } from "../lib/retry/config.ts";
 import { matchSchema, rewriteIssues, rewriteSchema } from "../lib/routing/config.ts";
@@ -78,6 +79,12 @@ function createSchema(options: ConfigValidationOptions) {
       described(coalesceSchema, "Identical in-flight GET and HEAD requests share one upstream call; {} for the defaults. Unset: off."),
     ),
     rateLimits: rateLimitsSchema,
+    policies: v.optional(
+      described(
+        policyListsSchema,
+        "The policies this route runs, by name from the top-level policies, in order. Unset: defaultPolicies. {} runs none.",
+      ),
+    ),
   });
 
   return v.pipe(
@@ -105,6 +112,16 @@ function createSchema(options: ConfigValidationOptions) {
             v.maxLength(20_000, "must have at most 20000 routes"),
           ),
           "The routes, tried in order within a host: the first whose path and method fit wins.",
+        ),
+        policies: v.optional(
+          described(
+            policiesSchema,
+            "Named policy instances (CORS, header edits, IP filters, maintenance answers, your own), for routes' policies lists.",
+          ),
+          {},
+        ),
+        defaultPolicies: v.optional(
+          described(policyListsSchema, "The policies of every route without a policies list of its own. Unset: none."),
         ),
         jwtProviders: v.optional(
           described(
@@ -152,8 +169,11 @@ function formatPath(keys: ReadonlyArray<PropertyKey>): string {
 }
 
 /** Checks that only make sense across fields: references, uniqueness, each feature's own rules. */
-function crossFieldIssues(config: GatewayConfig): ConfigIssue[] {
+function crossFieldIssues(config: GatewayConfig, options: ConfigValidationOptions): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
+  const deployment = options.deployment;
+  policyInstanceIssues(config.policies, deployment, issues);
+  if (config.defaultPolicies) policyListIssues(config.defaultPolicies, config.policies, deployment, "defaultPolicies", issues);
   for (const [name, cluster] of Object.entries(config.clusters)) {
     if (cluster.breaker !== undefined)
       breakerIssues(cluster.breaker, (suffix) => formatPath(["clusters", name, "breaker"]) + suffix, issues);
@@ -176,6 +196,7 @@ function crossFieldIssues(config: GatewayConfig): ConfigIssue[] {
     if (route.idempotency) idempotencyIssues(methods, at, issues);
     rateLimitIssues(route.rateLimits, route.auth, at, issues);
     if (route.rewrite) rewriteIssues(route.match.path, route.rewrite, at, issues);
+    if (route.policies) policyListIssues(route.policies, config.policies, deployment, at(".policies"), issues);
   });
   return issues;
 }
@@ -267,6 +288,6 @@ export function parseConfig(input: unknown, options: ConfigValidationOptions): C
     }
     return { ok: false, issues };
   }
-  const issues = crossFieldIssues(result.output as GatewayConfig);
+  const issues = crossFieldIssues(result.output as GatewayConfig, options);
   return issues.length > 0 ? { ok: false, issues } : { ok: true, config: result.output };
 }

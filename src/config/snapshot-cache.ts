@@ -15,6 +15,7 @@
 
 import type { ConfigValidationOptions } from "../lib/config/fields.ts";
 import { errorFields, type LogLine, log } from "../lib/log.ts";
+import { customPolicyModules } from "../policies/registry.ts";
 import { type InstalledVersion, IsolateRuntime } from "../runtime/isolate-runtime.ts";
 import { compileConfig, type Snapshot } from "./compile.ts";
 import { parseConfig } from "./schema.ts";
@@ -268,7 +269,7 @@ export class SnapshotCache {
   /** Compiles a validated config; a throw is a gateway bug, said as such, and the last good version stays. */
   #compile(config: Parameters<typeof compileConfig>[0], version: string): Snapshot | undefined {
     try {
-      return compileConfig(config, version, this.#now);
+      return compileConfig(config, version, this.#now, customPolicyModules);
     } catch (error) {
       this.#state = this.#snapshot ? "loaded" : "invalid";
       this.#log({ level: "error", event: "config.compile_failed", version, error: errorFields(error) });

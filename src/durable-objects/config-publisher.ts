@@ -8,10 +8,11 @@
  * that hears of two moves in either order can tell which came last (src/config/snapshot-cache.ts).
  */
 import { DurableObject } from "cloudflare:workers";
+import { deploymentValidation } from "../config/deployment.ts";
 import { exposureWarnings } from "../config/exposure.ts";
 import { parseConfig } from "../config/schema.ts";
 import { pointTo, readPointer, readVersionDocument, storeVersion } from "../config/store.ts";
-import { type Bindings, gatewaySettings } from "../env.ts";
+import type { Bindings } from "../env.ts";
 import type { ConfigIssue, ConfigValidationOptions } from "../lib/config/fields.ts";
 
 /** What the caller believes is current: a version, nothing yet (first publish), or anything (no check). */
@@ -65,7 +66,7 @@ export class ConfigPublisher extends DurableObject<Bindings> {
   }
 
   get #validation(): ConfigValidationOptions {
-    return gatewaySettings(this.env).validation;
+    return deploymentValidation(this.env);
   }
 
   /** Records a pointer move in the history and returns its sequence number. */

@@ -7,6 +7,7 @@ const ids = {
   strip: null,
   stripCookie: null,
   extra: null,
+  policy: null,
   requestId: "req-1",
   traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
   tracestate: null,

@@ -114,6 +114,13 @@ export interface UpstreamHeaderOptions {
   stripCookie: string | null;
   /** Added after the client's fields and never subject to `allow`: the gateway's own (forwarded claims). */
   extra: HeaderPairs | null;
+  /**
+   * The route's policies' edits (set-headers, remove-headers, a user policy's request): fields set
+   * after the client's, and fields removed (lower-case, folded). A policy never sets what the
+   * gateway or the platform sets (forwarding, hop-by-hop, request id and trace, X-Edgegate-*, CF-*)
+   * nor a forwarded claim, in any spelling; those of its sets are passed over.
+   */
+  policy: { set: HeaderPairs; remove: ReadonlySet<string> } | null;
   requestId: string;
   traceparent: string;
   tracestate: string | null;
@@ -131,7 +138,7 @@ export type HeaderPairs = Array<[string, string]>;
  * the few edits a request needs.
  */
 export function upstreamRequestHeaders(incoming: Headers, client: ClientFacts, options: UpstreamHeaderOptions): Headers {
-  const { allow, strip, stripCookie } = options;
+  const { allow, strip, stripCookie, policy } = options;
   const named = connectionNamed(incoming);
   const out = new Headers(incoming);
   for (const name of incoming.keys()) {
@@ -140,7 +147,8 @@ export function upstreamRequestHeaders(incoming: Headers, client: ClientFacts, o
       dropped(name, named, strip) ||
       // An origin that folds `_` into `-` would read x_user_id as X-User-Id: a client spelling of a
       // field the gateway sets or strips goes too. Names without `_` (nearly all) cost one scan.
-      (name.includes("_") && foldsOntoOwn(foldedName(name), named, strip))
+      (name.includes("_") && foldsOntoOwn(foldedName(name), named, strip)) ||
+      policy?.remove.has(name.includes("_") ? foldedName(name) : name)
     ) {
       out.delete(name);
     }
@@ -153,7 +161,9 @@ export function upstreamRequestHeaders(incoming: Headers, client: ClientFacts, o
       else out.set("cookie", rest);
     }
   }
-  if (options.extra !== null) for (const [name, value] of options.extra) out.append(name, value);
+  if (policy !== null) setPolicyFields(out, policy.set, named, options.extra);
+  // Set, not appended: a forwarded claim is the claim, whatever a policy said before it.
+  if (options.extra !== null) for (const [name, value] of options.extra) out.set(name, value);
   if (client.ip !== null) {
     out.set("x-forwarded-for", client.ip);
     out.set("x-real-ip", client.ip);
@@ -165,6 +175,16 @@ export function upstreamRequestHeaders(incoming: Headers, client: ClientFacts, o
   out.set("traceparent", options.traceparent);
   if (options.tracestate !== null) out.set("tracestate", options.tracestate);
   return out;
+}
+
+/** A policy's fields on the upstream request, but for those that fold onto a field the gateway or platform sets, or a forwarded claim. */
+function setPolicyFields(out: Headers, fields: HeaderPairs, named: ReadonlySet<string> | null, claims: HeaderPairs | null): void {
+  for (const [name, value] of fields) {
+    const folded = foldedName(name.toLowerCase());
+    if (dropped(folded, named, null) || platformSet(folded)) continue;
+    if (claims?.some(([claim]) => foldedName(claim) === folded)) continue;
+    out.set(name, value);
+  }
 }
 
 /**

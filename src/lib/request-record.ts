@@ -27,6 +27,8 @@ export interface RequestRecord {
   /** How the request's side of a split was chosen (the side itself is `cluster`). */
   split: "sticky" | "random" | "override" | null;
   idempotency: "first" | "replayed" | "conflict" | "mismatch" | null;
+  /** Each policy the route ran, in order, with its decision; null on routes without policies. */
+  policies: Array<[policy: string, decision: string]> | null;
 }
 
 export function newRequestRecord(method: string, startedAt: number): RequestRecord {
@@ -46,6 +48,7 @@ export function newRequestRecord(method: string, startedAt: number): RequestReco
     coalesce: null,
     split: null,
     idempotency: null,
+    policies: null,
   };
 }
 
@@ -79,6 +82,7 @@ export function accessLogLine(record: RequestRecord, facts: { status: number; re
       idempotency: record.idempotency,
       breaker: record.breaker,
       coalesce: record.coalesce,
+      ...(record.policies !== null && { policies: Object.fromEntries(record.policies) }),
     },
   };
 }
@@ -123,6 +127,11 @@ export function dataPoint(record: RequestRecord, status: number, now: number): R
  */
 export function serverTiming(record: RequestRecord, now: number): string {
   const total = now - record.startedAt;
-  if (record.upstreamMs === null) return `gateway;dur=${total}`;
-  return `gateway;dur=${Math.max(0, total - record.upstreamMs)}, upstream;dur=${record.upstreamMs}`;
+  const timing =
+    record.upstreamMs === null
+      ? `gateway;dur=${total}`
+      : `gateway;dur=${Math.max(0, total - record.upstreamMs)}, upstream;dur=${record.upstreamMs}`;
+  if (record.policies === null) return timing;
+  // One entry per policy, its decision in desc (a quoted-string, RFC 9110 section 5.6.4): names and decisions are tokens.
+  return `${timing}${record.policies.map(([policy, decision]) => `, policy;desc="${policy}:${decision}"`).join("")}`;
 }

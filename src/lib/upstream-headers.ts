@@ -19,6 +19,8 @@ export interface UpstreamHeaderInputs {
   authority: string;
   /** The claim headers authenticate forwards; undefined when none. */
   identityHeaders: HeaderPairs | undefined;
+  /** The edits the route's policies made to the upstream request; undefined when none. */
+  policyEdits: { set: HeaderPairs; remove: ReadonlySet<string> } | undefined;
   requestId: string;
   traceparent: string;
   tracestate: string | null;
@@ -40,6 +42,7 @@ export function upstreamHeadersFor(request: Request, inputs: UpstreamHeaderInput
       strip: auth?.stripHeaders ?? null,
       stripCookie: auth?.stripCookie ?? null,
       extra: inputs.identityHeaders ?? null,
+      policy: inputs.policyEdits ?? null,
       requestId: inputs.requestId,
       traceparent: inputs.traceparent,
       tracestate: inputs.tracestate,

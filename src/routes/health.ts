@@ -3,14 +3,16 @@
  * design, so it says nothing about why a config was refused (that goes to the logs).
  */
 import type { Context } from "hono";
+import { deploymentValidation } from "../config/deployment.ts";
 import { snapshotCache } from "../config/snapshot-cache.ts";
 import { gatewaySettings } from "../env.ts";
 import type { AppEnv } from "../variables.ts";
 
 export async function health(c: Context<AppEnv>): Promise<Response> {
   const settings = gatewaySettings(c.env);
-  await snapshotCache.get({ kv: c.env.CONFIG, validation: settings.validation, refreshIntervalMs: settings.configRefreshIntervalMs }, (p) =>
-    c.executionCtx.waitUntil(p),
+  await snapshotCache.get(
+    { kv: c.env.CONFIG, validation: deploymentValidation(c.env), refreshIntervalMs: settings.configRefreshIntervalMs },
+    (p) => c.executionCtx.waitUntil(p),
   );
   const { snapshot, state } = snapshotCache.status();
   return c.json(

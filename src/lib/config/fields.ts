@@ -6,10 +6,20 @@
 import * as v from "valibot";
 import { isNonPublicHost } from "../address.ts";
 
+/** What a deployment has that a config may name: checked where it is known (the gateway itself), skipped elsewhere (the CLI offline). */
+export interface DeploymentFacts {
+  /** The names of the deployment's bindings: secrets, vars, service and mTLS certificate bindings. */
+  bindings: ReadonlySet<string>;
+  /** The user policy modules bundled with it (policies/<name>.ts), and which ways each acts. */
+  customPolicies: ReadonlyMap<string, { inbound: boolean; outbound: boolean }>;
+}
+
 /** Options that change what a valid config is; they come from the deployment, never the config. */
 export interface ConfigValidationOptions {
   /** Dev flag: accept loopback, link-local and private literal upstream addresses. */
   allowPrivateUpstreams: boolean;
+  /** What the deployment has; unset where it is not known, and what only it can answer is not checked. */
+  deployment?: DeploymentFacts;
 }
 
 /** One validation problem: where in the document (e.g. `routes[2].match.path`) and why. */

@@ -12,6 +12,7 @@
  * so its next request is served by it; other isolates see it in KV (docs/operations.md).
  */
 import type { Context } from "hono";
+import { deploymentValidation } from "../../config/deployment.ts";
 import { diffConfigs } from "../../config/diff.ts";
 import { deleteCluster, deleteRoute, type EditResult, findCluster, findRoute, putCluster, putRoute } from "../../config/edit.ts";
 import { exposureWarnings } from "../../config/exposure.ts";
@@ -19,7 +20,6 @@ import { parseConfig } from "../../config/schema.ts";
 import { type PublishTicket, snapshotCache } from "../../config/snapshot-cache.ts";
 import { readPointer, readVersionDocument } from "../../config/store.ts";
 import type { Expectation, PublishAction, PublishOutcome, VersionEntry } from "../../durable-objects/config-publisher.ts";
-import { gatewaySettings } from "../../env.ts";
 import { GatewayError } from "../../errors.ts";
 import { readUpTo } from "../../lib/bounded-read.ts";
 import { NAME, NAME_RULE } from "../../lib/config/fields.ts";
@@ -151,7 +151,7 @@ async function adoptPublished(c: AdminContext, ticket: PublishTicket, outcome: P
   snapshotCache.adopt(
     ticket,
     { version: outcome.version, previous: outcome.previous, sequence: outcome.sequence, document: versionDocument },
-    gatewaySettings(c.env).validation,
+    deploymentValidation(c.env),
   );
 }
 
@@ -200,7 +200,7 @@ export async function getConfig(c: AdminContext): Promise<Response> {
 /** POST /config/validate: a dry run; 200 with a summary, or 422 with every problem's field path. */
 export async function validateConfig(c: AdminContext): Promise<Response> {
   const document = await jsonBody(c);
-  const parsed = parseConfig(document, gatewaySettings(c.env).validation);
+  const parsed = parseConfig(document, deploymentValidation(c.env));
   if (!parsed.ok) throw invalid(parsed.issues);
   let changes = null;
   const version = await stored(readPointer(c.env.CONFIG));

@@ -6,6 +6,7 @@
 import type { Context } from "hono";
 import { html } from "hono/html";
 import type { HtmlEscapedString } from "hono/utils/html";
+import { deploymentValidation } from "../../config/deployment.ts";
 import { type GatewayConfig, parseConfig } from "../../config/schema.ts";
 import { snapshotCache } from "../../config/snapshot-cache.ts";
 import { readVersionDocument } from "../../config/store.ts";
@@ -70,14 +71,14 @@ function routeFeatures(route: GatewayConfig["routes"][number]): string {
 export async function statusPage(c: Context<AppEnv>): Promise<Response> {
   const settings = gatewaySettings(c.env);
   const snapshot = await snapshotCache.get(
-    { kv: c.env.CONFIG, validation: settings.validation, refreshIntervalMs: settings.configRefreshIntervalMs },
+    { kv: c.env.CONFIG, validation: deploymentValidation(c.env), refreshIntervalMs: settings.configRefreshIntervalMs },
     (p) => c.executionCtx.waitUntil(p),
   );
   const { state } = snapshotCache.status();
   // The routes as published (the compiled table does not keep them in that form).
   // A KV hiccup leaves the routes table empty rather than failing the page.
   const document = snapshot ? await readVersionDocument(c.env.CONFIG, snapshot.version).catch(() => null) : null;
-  const parsed = document === null ? null : parseConfig(document, settings.validation);
+  const parsed = document === null ? null : parseConfig(document, deploymentValidation(c.env));
   const config = parsed?.ok ? parsed.config : null;
   const counters = counterSnapshot();
   const now = Date.now();

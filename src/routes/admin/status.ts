@@ -2,6 +2,7 @@
  * The admin API's read-outs of the isolate and the fleet: metrics and a cluster's health.
  */
 import type { Context } from "hono";
+import { deploymentValidation } from "../../config/deployment.ts";
 import { snapshotCache } from "../../config/snapshot-cache.ts";
 import { gatewaySettings } from "../../env.ts";
 import { GatewayError } from "../../errors.ts";
@@ -26,7 +27,7 @@ export function metrics(c: Context<AppEnv>): Response {
 export async function clusterStatus(c: Context<AppEnv>): Promise<Response> {
   const settings = gatewaySettings(c.env);
   const snapshot = await snapshotCache.get(
-    { kv: c.env.CONFIG, validation: settings.validation, refreshIntervalMs: settings.configRefreshIntervalMs },
+    { kv: c.env.CONFIG, validation: deploymentValidation(c.env), refreshIntervalMs: settings.configRefreshIntervalMs },
     (p) => c.executionCtx.waitUntil(p),
   );
   const name = c.req.param("name") ?? "";

@@ -44,6 +44,7 @@ function upstreamView(c: CoalesceContext): UpstreamView {
       route: c.get("route"),
       authority: c.get("authority"),
       identityHeaders: c.get("identityHeaders"),
+      policyEdits: c.get("policyEdits"),
       requestId: c.get("requestId"),
       traceparent: c.get("traceparent"),
       tracestate: c.get("tracestate"),

@@ -3,6 +3,7 @@
  * The normalized path is what later stages forward, so the upstream sees the path that matched.
  */
 import { createMiddleware } from "hono/factory";
+import { deploymentValidation } from "../../config/deployment.ts";
 import { snapshotCache } from "../../config/snapshot-cache.ts";
 import { gatewaySettings } from "../../env.ts";
 import { GatewayError } from "../../errors.ts";
@@ -84,7 +85,7 @@ export const matchRoute = createMiddleware<AppEnv>(async function matchRoute(c, 
 
   const settings = gatewaySettings(c.env);
   const version = await snapshotCache.serve(
-    { kv: c.env.CONFIG, validation: settings.validation, refreshIntervalMs: settings.configRefreshIntervalMs },
+    { kv: c.env.CONFIG, validation: deploymentValidation(c.env), refreshIntervalMs: settings.configRefreshIntervalMs },
     (p) => c.executionCtx.waitUntil(p),
   );
   if (!version) throw new GatewayError("config-unavailable", "The gateway has no valid configuration loaded.", { "retry-after": "5" });

@@ -132,6 +132,7 @@ export const proxy = createMiddleware<AppEnv>(async (c) => {
     route,
     authority: c.get("authority"),
     identityHeaders: c.get("identityHeaders"),
+    policyEdits: c.get("policyEdits"),
     requestId: c.get("requestId"),
     traceparent: c.get("traceparent"),
     tracestate: c.get("tracestate"),

@@ -1,0 +1,70 @@
+/**
+ * The contract of a user policy: what `policies/<name>.ts` exports, and what the gateway hands it.
+ * Import the types from here (`import type { InboundPolicy } from "../src/lib/policies/contract.ts"`).
+ *
+ * A module exports `inbound`, `outbound` or both:
+ * - `inbound(request, context)` runs after authentication and rate limiting, just before the
+ *   request heads upstream. `request` has the client's method, URL and headers (not its body, which
+ *   streams to the upstream untouched). Return nothing to go on, a `Request` with other headers to
+ *   send those upstream instead (its method and URL must stay as they are; the gateway's own fields,
+ *   such as X-Forwarded-* and X-Request-Id, are set by the gateway whatever it says), or a `Response`
+ *   to answer the client now without calling the upstream.
+ * - `outbound(response, context)` runs on the response on its way to the client: return nothing to
+ *   send it as it is (or with the headers you changed on it), or a new `Response` to send instead.
+ *   Read its body only to return a new one: a body read is gone.
+ *
+ * A policy that throws, or returns anything else, answers the client with a 500 problem of type
+ * `urn:edgegate:problem:policy-failed`; its message goes to the log under the policy's name, never
+ * to the client.
+ */
+
+/** The verified caller, on routes with `auth`. */
+export interface PolicyCaller {
+  /** How the caller proved who it is. */
+  method: "jwt" | "api-key";
+  /** The JWT `sub`, or the API key's consumer. */
+  subject: string | null;
+  /** The API key's consumer; null for JWTs. */
+  consumer: string | null;
+  scopes: ReadonlySet<string>;
+  /** The verified JWT claims; for an API key, `sub` and `scope`. */
+  claims: Readonly<Record<string, unknown>>;
+}
+
+export interface PolicyContext {
+  /** The policy instance: its name in the config's `policies` map and its `options`, as written there. */
+  policy: { name: string; options: unknown };
+  route: { id: string; params: Readonly<Record<string, string>> };
+  /** Undefined on a route without `auth`. */
+  caller: PolicyCaller | undefined;
+  /** From CF-Connecting-IP; null where the platform gave none. */
+  clientIp: string | null;
+  requestId: string;
+  /** The deployment's bindings (secrets, KV, services): `context.env.MY_SECRET`. */
+  env: Readonly<Record<string, unknown>>;
+  /** Work that may outlive the response (ctx.waitUntil). */
+  waitUntil(work: Promise<unknown>): void;
+  /** One structured log line, with the policy's name and the request id added. */
+  log(level: "debug" | "info" | "warn" | "error", event: string, fields?: Record<string, unknown>): void;
+}
+
+export interface OutboundContext extends PolicyContext {
+  /** The request this response answers (method, URL, headers). */
+  request: Request;
+}
+
+// biome-ignore lint/suspicious/noConfusingVoidType: a policy with nothing to change returns nothing, which TypeScript types as void.
+type Nothing = undefined | void;
+
+export type InboundPolicy = (
+  request: Request,
+  context: PolicyContext,
+) => Request | Response | Nothing | Promise<Request | Response | Nothing>;
+
+export type OutboundPolicy = (response: Response, context: OutboundContext) => Response | Nothing | Promise<Response | Nothing>;
+
+/** What `policies/<name>.ts` exports. */
+export interface PolicyModule {
+  inbound?: InboundPolicy;
+  outbound?: OutboundPolicy;
+}
