@@ -1,9 +1,11 @@
 import { randomUUID } from "node:crypto";
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
+import { mtlsDouble } from "./test/harness/mtls-double.ts";
 import { closedPort } from "./test/harness/origin.ts";
 import { divertWorkerdDiagnostics, runtimeLogPath } from "./test/harness/runtime-log.ts";
 import { SummaryReporter } from "./test/harness/summary-reporter.ts";
+import { testPolicies } from "./test/harness/test-policies.ts";
 
 // The Worker's bindings are fixed when the config loads, before the global setup runs: the local
 // Upstash endpoint's port and token are chosen here, and the global setup starts it on them.
@@ -38,16 +40,27 @@ export default defineConfig({
                 UPSTASH_REDIS_REST_URL: `http://127.0.0.1:${upstashPort}`,
                 UPSTASH_REDIS_REST_TOKEN: upstashToken,
                 ADMIN_TOKEN: "test-admin-token",
+                // A secret a set-headers policy sends to the origin: the tests check it arrives
+                // there, and nowhere else (test/integration/policies.headers.test.ts).
+                ORIGIN_SHARED_SECRET: "test-origin-secret-5f0c2e9a7d",
+              },
+              // mTLS certificate bindings exist only on Cloudflare: these stand in for two, under the
+              // names the tests' configs give (test/harness/mtls-double.ts), and count what they carry.
+              serviceBindings: {
+                ORIGIN_MTLS: mtlsDouble("ORIGIN_MTLS"),
+                MIRROR_MTLS: mtlsDouble("MIRROR_MTLS"),
               },
             },
           }),
+          // The Worker under test also bundles test/policies/ (user policies that misbehave on purpose).
+          testPolicies(),
         ],
         test: {
           name: "workers",
           globalSetup: ["./test/global-setup.ts"],
           // The gateway's log goes to memory: tests read it there, and a green run prints none of it.
           setupFiles: ["./test/log-capture.setup.ts"],
-          include: ["src/**/*.test.ts", "test/integration/**/*.test.ts"],
+          include: ["src/**/*.test.ts", "policies/**/*.test.ts", "test/integration/**/*.test.ts"],
           testTimeout: 30_000,
         },
       },

@@ -2,8 +2,11 @@
  * A small origin for local development: the example config routes to it. It answers with what it
  * received, so you can see what the gateway forwards. It also plays a development identity
  * provider: a JWKS at /.well-known/jwks.json and /demo/token minting ES256 tokens for it
- * (never expose this anywhere but your own machine).
+ * (never expose this anywhere but your own machine). Given a shared secret, it answers /users/:id
+ * only to requests that carry it in X-Origin-Secret, as an origin behind the gateway would (the
+ * example config's set-headers policy sends it), and never echoes it back.
  */
+import { timingSafeEqual } from "node:crypto";
 import { createServer } from "node:http";
 import { exportJWK, generateKeyPair, SignJWT } from "jose";
 
@@ -15,7 +18,22 @@ const users: Record<string, { id: string; name: string }> = {
   "2": { id: "2", name: "Grace Hopper" },
 };
 
-export async function startDemoOrigin(port: number, host = "127.0.0.1"): Promise<ReturnType<typeof createServer>> {
+/** The field the example config's `origin-secret` policy (set-headers) sends the shared secret in. */
+export const ORIGIN_SECRET_HEADER = "x-origin-secret";
+
+/** Whether `presented` is `secret`, compared in constant time. */
+function sameSecret(presented: string | string[] | undefined, secret: string): boolean {
+  if (typeof presented !== "string") return false;
+  const a = Buffer.from(presented);
+  const b = Buffer.from(secret);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+export async function startDemoOrigin(
+  port: number,
+  host = "127.0.0.1",
+  options: { sharedSecret?: string } = {},
+): Promise<ReturnType<typeof createServer>> {
   const { privateKey, publicKey } = await generateKeyPair("ES256");
   const kid = `demo-${Date.now()}`;
   const jwks = { keys: [{ ...(await exportJWK(publicKey)), kid, alg: "ES256", use: "sig" }] };
@@ -26,6 +44,9 @@ export async function startDemoOrigin(port: number, host = "127.0.0.1"): Promise
       res.end(JSON.stringify(body, null, 2));
     };
     const user = /^\/users\/([^/]+)$/.exec(url.pathname);
+    if (user && options.sharedSecret !== undefined && !sameSecret(req.headers[ORIGIN_SECRET_HEADER], options.sharedSecret)) {
+      return send(403, { error: `only the gateway may call this: ${ORIGIN_SECRET_HEADER} is missing or wrong` });
+    }
     if (user) {
       const found = users[user[1] ?? ""];
       return found ? send(200, found) : send(404, { error: "no such user" });
@@ -47,7 +68,10 @@ export async function startDemoOrigin(port: number, host = "127.0.0.1"): Promise
     }
     let bytes = 0;
     req.on("data", (chunk: Buffer) => (bytes += chunk.length));
-    req.on("end", () => send(200, { origin: "demo", method: req.method, url: req.url, headers: req.headers, bodyBytes: bytes }));
+    // The shared secret is the origin's to check, never to show.
+    const headers = { ...req.headers };
+    if (headers[ORIGIN_SECRET_HEADER] !== undefined) headers[ORIGIN_SECRET_HEADER] = "(redacted)";
+    req.on("end", () => send(200, { origin: "demo", method: req.method, url: req.url, headers, bodyBytes: bytes }));
   });
   return new Promise((resolve, reject) => {
     server.once("error", reject);

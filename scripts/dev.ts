@@ -27,7 +27,11 @@ const CONFIG_FILE = process.env.EDGEGATE_CONFIG ?? "examples/config.json";
 // Loopback upstreams (the demo origin) are allowed here, as wrangler dev's ALLOW_PRIVATE_UPSTREAMS below says.
 const VALIDATION = { allowPrivateUpstreams: true };
 
-const origin = await startDemoOrigin(ORIGIN_PORT).catch((error: NodeJS.ErrnoException) => {
+// The example config's `origin-secret` policy sends this secret binding to the demo origin, which
+// answers /users/:id only with it. A fresh value each start, passed to wrangler dev with --var like
+// the admin token, so the example works without a .dev.vars file (one of yours is overridden).
+const originSecret = crypto.randomUUID();
+const origin = await startDemoOrigin(ORIGIN_PORT, "127.0.0.1", { sharedSecret: originSecret }).catch((error: NodeJS.ErrnoException) => {
   console.error(
     error.code === "EADDRINUSE"
       ? `port ${ORIGIN_PORT} is in use; the demo origin needs it (examples/config.json routes there)`
@@ -93,6 +97,8 @@ const dev = spawn(
     "CONFIG_REFRESH_INTERVAL_MS:1000",
     "--var",
     `ADMIN_TOKEN:${adminToken}`,
+    "--var",
+    `ORIGIN_SHARED_SECRET:${originSecret}`,
     ...(upstash ? ["--var", `UPSTASH_REDIS_REST_URL:${upstash.url}`, "--var", `UPSTASH_REDIS_REST_TOKEN:${upstash.token}`] : []),
     ...process.argv.slice(2),
   ],

@@ -5,6 +5,7 @@ import { parseConfig } from "../../src/config/schema.ts";
 import { publishConfig } from "../../src/config/store.ts";
 import type { ConfigIssue } from "../../src/lib/config/fields.ts";
 import { type ArgumentSpec, flag, type ParsedArgs, text } from "./args.ts";
+import { checkoutPolicyIssues } from "./checkout-policies.ts";
 import type { CommandSpec } from "./command.ts";
 import { diffJson, printDiff } from "./diff-output.ts";
 import { CliError, EXIT } from "./errors.ts";
@@ -43,6 +44,7 @@ export const validate: CommandSpec = {
   options: [option.allowPrivateUpstreams],
   details: [
     "Runs the schema and every check the gateway applies when it loads a config, without a gateway. Every problem is printed with its field path; warnings (an open route that reaches what a protected one guards) are printed too, and do not fail the config.",
+    "Run in a checkout of the gateway (a wrangler config and a policies/ directory here), it also checks that each custom policy's module is a file of policies/. Elsewhere the gateway checks that when the config is published to it, as it checks the bindings a config names.",
     READING,
   ],
   examples: [
@@ -55,8 +57,9 @@ export const validate: CommandSpec = {
   async run({ args, output, readStdin }) {
     const { name, document } = await readConfigDocument(args.positionals[0] as string, readStdin);
     const parsed = parseConfig(document, { allowPrivateUpstreams: flag(args, "allow-private-upstreams") });
-    if (!parsed.ok) {
-      printIssues(output, name, parsed.issues);
+    const issues = parsed.ok ? checkoutPolicyIssues(parsed.config) : parsed.issues;
+    if (!parsed.ok || issues.length > 0) {
+      printIssues(output, name, issues);
       return EXIT.invalid;
     }
     output.out(`${name}: valid (${parsed.config.routes.length} routes, ${Object.keys(parsed.config.clusters).length} clusters)`);
@@ -141,13 +144,19 @@ export const publish: CommandSpec = {
     if (direct(args)) {
       const { name, document } = await readConfigDocument(args.positionals[0] as string, readStdin);
       const validation = { allowPrivateUpstreams: flag(args, "allow-private-upstreams") };
+      // Written straight to KV, the config is checked by no gateway first: the checkout's modules are checked here.
+      const checked = parseConfig(document, validation);
+      const missing = checked.ok ? checkoutPolicyIssues(checked.config) : [];
+      if (missing.length > 0) {
+        printIssues(output, name, missing);
+        return EXIT.invalid;
+      }
       const result = await publishConfig(directKv(args), document, validation);
       if (!result.ok) {
         printIssues(output, name, result.issues);
         return EXIT.invalid;
       }
-      const local = parseConfig(document, validation);
-      if (local.ok) printWarnings(output, name, exposureWarnings(local.config));
+      if (checked.ok) printWarnings(output, name, exposureWarnings(checked.config));
       output.out(`published ${name} as version ${result.version} (${flag(args, "local") ? "local" : "remote"} KV, directly)`);
       return EXIT.ok;
     }

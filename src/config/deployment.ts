@@ -5,6 +5,7 @@
  */
 import type { Bindings } from "../env.ts";
 import { gatewaySettings } from "../env.ts";
+import { fetcherBinding } from "../lib/bindings.ts";
 import type { ConfigValidationOptions } from "../lib/config/fields.ts";
 import { customDirections } from "../lib/policies/custom.ts";
 import { customPolicyModules } from "../policies/registry.ts";
@@ -19,6 +20,7 @@ export function deploymentValidation(env: Bindings): ConfigValidationOptions {
       ...gatewaySettings(env).validation,
       deployment: {
         bindings: new Set(Object.keys(env)),
+        fetchers: new Set(Object.keys(env).filter((name) => fetcherBinding(env, name) !== null)),
         customPolicies: new Map([...customPolicyModules].map(([name, module]) => [name, customDirections(module)])),
       },
     };

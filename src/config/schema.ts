@@ -8,7 +8,7 @@
 import * as v from "valibot";
 import { authIssues, authSchema, jwtProviderSchema } from "../lib/auth/config.ts";
 import { breakerIssues } from "../lib/breaker/config.ts";
-import { clusterSchema } from "../lib/cluster/config.ts";
+import { clusterIssues, clusterSchema } from "../lib/cluster/config.ts";
 import { coalesceIssues, coalesceSchema } from "../lib/coalesce/config.ts";
 import {
   type ConfigIssue,
@@ -177,6 +177,7 @@ function crossFieldIssues(config: GatewayConfig, options: ConfigValidationOption
   for (const [name, cluster] of Object.entries(config.clusters)) {
     if (cluster.breaker !== undefined)
       breakerIssues(cluster.breaker, (suffix) => formatPath(["clusters", name, "breaker"]) + suffix, issues);
+    clusterIssues(cluster, options, (suffix) => formatPath(["clusters", name]) + suffix, issues);
   }
   const knownCluster = (name: string) => Object.hasOwn(config.clusters, name);
   const ids = new Map<string, number>();

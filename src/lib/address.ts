@@ -109,8 +109,18 @@ function endsInNumber(host: string): boolean {
   return /^(?:\d+|0x[0-9a-f]*)$/i.test(last);
 }
 
+/**
+ * An IPv4 address in the one spelling RFC 4291 and CF-Connecting-IP use: four decimal parts 0-255,
+ * without leading zeros (inet_aton would read `010` as octal 8, so a zero-led part is refused rather
+ * than guessed); its 32-bit value, or undefined.
+ */
+export function parseDottedIPv4(text: string): number | undefined {
+  if (!/^(?:0|[1-9]\d{0,2})(?:\.(?:0|[1-9]\d{0,2})){3}$/.test(text)) return undefined;
+  return parseIPv4(text);
+}
+
 /** Expands an IPv6 literal (without brackets or zone) to eight 16-bit groups, or undefined. */
-function parseIPv6(host: string): number[] | undefined {
+export function parseIPv6(host: string): number[] | undefined {
   let text = host;
   // An embedded IPv4 tail (::ffff:10.0.0.1) becomes two groups; RFC 4291 allows only dotted decimal.
   const lastColon = text.lastIndexOf(":");

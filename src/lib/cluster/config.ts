@@ -1,13 +1,25 @@
 /**
- * A cluster: its targets, how requests are balanced over them, its timeouts and in-flight caps, and
- * its breaker. The schema, the compiled form and the compile step; the balancers and health that
- * act on it are the isolate runtime's.
+ * A cluster: its targets, how requests are balanced over them, its timeouts and in-flight caps, its
+ * breaker and its client certificate (origin mTLS). The schema, the compiled form, the compile step
+ * and the checks against the deployment; the balancers and health that act on it are the isolate
+ * runtime's.
  */
 import * as v from "valibot";
 import { breakerSchema, type CompiledBreaker, compileBreaker } from "../breaker/config.ts";
-import { type ConfigValidationOptions, described, durationMs, integer, outboundUrl } from "../config/fields.ts";
+import {
+  type ConfigIssue,
+  type ConfigValidationOptions,
+  described,
+  durationMs,
+  type IssueAt,
+  integer,
+  outboundUrl,
+} from "../config/fields.ts";
 
 export const LOAD_BALANCING_POLICIES = ["weighted-round-robin", "least-in-flight"] as const;
+
+/** A binding's name as wrangler takes it: letters, digits and '_', not starting with a digit. */
+const BINDING_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 export function clusterSchema(options: ConfigValidationOptions) {
   const targetSchema = v.strictObject({
@@ -65,6 +77,15 @@ export function clusterSchema(options: ConfigValidationOptions) {
           "Circuit breaking and outlier ejection, shared across isolates through one Durable Object per cluster; {} for the defaults. Unset: off.",
         ),
       ),
+      mtlsCertificate: v.optional(
+        described(
+          v.pipe(
+            v.string("must be a string"),
+            v.regex(BINDING_NAME, "must be a binding name: letters, digits and '_', not starting with a digit"),
+          ),
+          "Origin mTLS: the name of the deployment's mTLS certificate binding (wrangler.jsonc mtls_certificates) whose fetch sends every attempt to this cluster, presenting that client certificate to the targets, which must then use https. Unset: no client certificate.",
+        ),
+      ),
     }),
     "A named group of interchangeable upstreams that routes send requests to.",
   );
@@ -93,6 +114,8 @@ export interface CompiledCluster {
   breaker: CompiledBreaker | null;
   maxInFlight: number | null;
   maxInFlightPerTarget: number | null;
+  /** The binding whose fetch sends every attempt, presenting its client certificate; null: the global fetch. */
+  mtlsBinding: string | null;
 }
 
 export function compileCluster(name: string, cluster: ClusterConfig): CompiledCluster {
@@ -110,5 +133,39 @@ export function compileCluster(name: string, cluster: ClusterConfig): CompiledCl
     breaker: cluster.breaker ? compileBreaker(cluster.breaker) : null,
     maxInFlight: cluster.maxInFlight ?? null,
     maxInFlightPerTarget: cluster.maxInFlightPerTarget ?? null,
+    mtlsBinding: cluster.mtlsCertificate ?? null,
   };
+}
+
+/**
+ * Checks of a cluster's client certificate: where the deployment is known, that it has the binding
+ * and that the binding can fetch (a secret or a KV namespace of that name cannot); and that every
+ * target uses https, since a client certificate is presented only in a TLS handshake (RFC 8446
+ * section 4.4.2): over http the binding would send the request in the clear, with none. Plain http
+ * is let through where ALLOW_PRIVATE_UPSTREAMS=true, as for a JWKS: development, whose local
+ * origins speak http and where no certificate can be presented anyway (mTLS bindings only exist on
+ * Cloudflare, or as remote bindings).
+ */
+export function clusterIssues(cluster: ClusterConfig, options: ConfigValidationOptions, at: IssueAt, issues: ConfigIssue[]): void {
+  const binding = cluster.mtlsCertificate;
+  if (binding === undefined) return;
+  const deployment = options.deployment;
+  if (deployment !== undefined && !deployment.bindings.has(binding)) {
+    issues.push({ path: at(".mtlsCertificate"), message: `names the binding '${binding}', which this deployment does not have` });
+  } else if (deployment !== undefined && !deployment.fetchers.has(binding)) {
+    issues.push({
+      path: at(".mtlsCertificate"),
+      message: `names the binding '${binding}', which cannot send requests: it must be an mTLS certificate binding (mtls_certificates)`,
+    });
+  }
+  if (options.allowPrivateUpstreams) return;
+  cluster.targets.forEach((target, i) => {
+    if (new URL(target.url).protocol !== "https:") {
+      issues.push({
+        path: at(`.targets[${i}].url`),
+        message:
+          "must use https: the cluster presents a client certificate (mtlsCertificate), which only a TLS connection carries (http only with ALLOW_PRIVATE_UPSTREAMS=true, for development)",
+      });
+    }
+  });
 }

@@ -10,6 +10,8 @@ import { isNonPublicHost } from "../address.ts";
 export interface DeploymentFacts {
   /** The names of the deployment's bindings: secrets, vars, service and mTLS certificate bindings. */
   bindings: ReadonlySet<string>;
+  /** Those of them that can send requests (service and mTLS certificate bindings: a `fetch` method). */
+  fetchers: ReadonlySet<string>;
   /** The user policy modules bundled with it (policies/<name>.ts), and which ways each acts. */
   customPolicies: ReadonlyMap<string, { inbound: boolean; outbound: boolean }>;
 }

@@ -6,20 +6,28 @@
  * deployment can answer (a secret binding or a user module it lacks).
  */
 import * as v from "valibot";
-import { type ConfigIssue, type DeploymentFacts, described, NAME, NAME_RULE, name } from "../config/fields.ts";
-import { type CustomPolicyModules, compileCustom } from "./custom.ts";
+import { type ConfigIssue, type DeploymentFacts, described, durationMs, NAME, NAME_RULE, name } from "../config/fields.ts";
+import { cors } from "./cors.ts";
+import { type CustomPolicyModules, compileCustom, DEFAULT_POLICY_TIMEOUT_MS } from "./custom.ts";
+import { ipFilter } from "./ip-filter.ts";
+import { removeHeaders } from "./remove-headers.ts";
+import { setHeaders } from "./set-headers.ts";
 import { terminate } from "./terminate.ts";
 import type { BuiltinPolicy, CompiledPolicy, PolicyDirections } from "./types.ts";
 
 /** The built-in kinds, by the name a config's `use` gives. */
-const BUILTIN: ReadonlyArray<BuiltinPolicy> = [terminate];
+const BUILTIN: ReadonlyArray<BuiltinPolicy> = [terminate, cors, setHeaders, removeHeaders, ipFilter];
 
 const BUILTIN_BY_USE: ReadonlyMap<string, BuiltinPolicy> = new Map(BUILTIN.map((policy) => [policy.use, policy]));
 
 const customSchema = v.strictObject({
-  use: described(v.literal("custom"), "A policy of your own, written in TypeScript (docs/policies.md)."),
+  use: described(v.literal("custom"), "A policy of your own, written in TypeScript (docs/policies/custom.md)."),
   module: described(name, "The user policy: policies/<module>.ts of the deployment, which exports inbound and/or outbound."),
   options: v.optional(described(v.unknown(), "Handed to the module as context.policy.options, as written here.")),
+  timeoutMs: v.optional(
+    described(durationMs(60_000), "How long one call of the module may take, in milliseconds; then the client gets 500 policy-failed."),
+    DEFAULT_POLICY_TIMEOUT_MS,
+  ),
 });
 
 const instanceSchema = v.variant(
@@ -52,7 +60,7 @@ export const policyListsSchema = v.strictObject({
 
 export const policiesSchema = v.record(
   v.pipe(v.string(), v.regex(NAME, `policy names ${NAME_RULE}`)),
-  instanceSchema,
+  described(instanceSchema, "One named policy: a built-in kind ('use') with its options, or your own module ('use': 'custom')."),
   "must be an object of policies",
 );
 
@@ -71,6 +79,11 @@ export interface CompiledRoutePolicies {
   /** Inbound, after rate limiting. */
   late: readonly CompiledPolicy[];
   outbound: readonly CompiledPolicy[];
+  /**
+   * The route answers CORS preflights itself (a `cors` policy acts early): routing then gives it a
+   * preflight for a method it serves even when OPTIONS is not among its methods.
+   */
+  answersPreflights: boolean;
 }
 
 function directionsOf(instance: PolicyInstanceConfig, deployment: DeploymentFacts | undefined): PolicyDirections | null {
@@ -83,7 +96,7 @@ function directionsOf(instance: PolicyInstanceConfig, deployment: DeploymentFact
   return builtin.directions(instance.options);
 }
 
-/** Compiles every instance once; routes share them. A custom module the bundle lacks compiles to a step that fails. */
+/** Compiles every instance once; routes share them. A custom module the bundle lacks compiles to steps that fail. */
 export function compilePolicies(
   policies: Readonly<Record<string, PolicyInstanceConfig>>,
   modules: CustomPolicyModules,
@@ -91,8 +104,12 @@ export function compilePolicies(
   const compiled = new Map<string, CompiledPolicy>();
   for (const [policyName, instance] of Object.entries(policies)) {
     if (isCustom(instance)) {
-      const module = modules.get(instance.module) ?? {};
-      compiled.set(policyName, { name: policyName, use: "custom", ...compileCustom(policyName, module, instance.options) });
+      const module = modules.get(instance.module);
+      compiled.set(policyName, {
+        name: policyName,
+        use: "custom",
+        ...compileCustom(policyName, module, instance.options, instance.timeoutMs),
+      });
       continue;
     }
     const builtin = BUILTIN_BY_USE.get(instance.use) as BuiltinPolicy;
@@ -121,11 +138,32 @@ export function compileRoutePolicies(
   const outbound = chosen.outbound
     .map((policyName) => compiled.get(policyName))
     .filter((policy) => policy?.outbound != null) as CompiledPolicy[];
+  const early = inbound.filter((policy) => policy.phase === "early");
   return {
-    early: inbound.filter((policy) => policy.phase === "early"),
+    early,
     late: inbound.filter((policy) => policy.phase === "late"),
     outbound,
+    answersPreflights: early.some((policy) => policy.use === "cors"),
   };
+}
+
+/**
+ * Checks of the custom instances against the user modules there are: a deployment's bundle, or
+ * (`edgegate validate` in a checkout) the files of its policies/ directory.
+ */
+export function customModuleIssues(
+  policies: Readonly<Record<string, PolicyInstanceConfig>>,
+  modules: { has(module: string): boolean },
+  issues: ConfigIssue[],
+): void {
+  for (const [policyName, instance] of Object.entries(policies)) {
+    if (isCustom(instance) && !modules.has(instance.module)) {
+      issues.push({
+        path: `policies.${policyName}.module`,
+        message: `names the policy module '${instance.module}', which this deployment does not bundle (policies/${instance.module}.ts)`,
+      });
+    }
+  }
 }
 
 /** Checks of the instances against the deployment: secret bindings and user modules it must have. */
@@ -135,17 +173,10 @@ export function policyInstanceIssues(
   issues: ConfigIssue[],
 ): void {
   if (deployment === undefined) return;
+  customModuleIssues(policies, deployment.customPolicies, issues);
   for (const [policyName, instance] of Object.entries(policies)) {
     const at = `policies.${policyName}`;
-    if (isCustom(instance)) {
-      if (!deployment.customPolicies.has(instance.module)) {
-        issues.push({
-          path: `${at}.module`,
-          message: `names the policy module '${instance.module}', which this deployment does not bundle (policies/${instance.module}.ts)`,
-        });
-      }
-      continue;
-    }
+    if (isCustom(instance)) continue;
     const builtin = BUILTIN_BY_USE.get(instance.use) as BuiltinPolicy;
     for (const binding of builtin.bindings(instance.options)) {
       if (!deployment.bindings.has(binding)) {
@@ -177,6 +208,11 @@ export function policyListIssues(
       }
       const directions = directionsOf(instance, deployment);
       if (directions === null) return;
+      if (directions.inbound === null && !directions.outbound) {
+        const module = isCustom(instance) ? ` (policies/${instance.module}.ts exports neither an inbound nor an outbound function)` : "";
+        issues.push({ path: here, message: `'${policyName}' does nothing to a request or a response${module}` });
+        return;
+      }
       if (direction === "inbound" && directions.inbound === null) {
         issues.push({ path: here, message: `'${policyName}' does nothing to a request; list it under outbound` });
       }

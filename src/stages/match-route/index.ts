@@ -3,12 +3,14 @@
  * The normalized path is what later stages forward, so the upstream sees the path that matched.
  */
 import { createMiddleware } from "hono/factory";
+import type { CompiledRoute, Snapshot } from "../../config/compile.ts";
 import { deploymentValidation } from "../../config/deployment.ts";
 import { snapshotCache } from "../../config/snapshot-cache.ts";
 import { gatewaySettings } from "../../env.ts";
 import { GatewayError } from "../../errors.ts";
 import { isReservedPath, normalizePath, RESERVED_NAMESPACE } from "../../lib/path.ts";
 import { requestTargetProblem, urlAuthority } from "../../lib/request-target.ts";
+import type { RouteLookup } from "../../lib/route-table.ts";
 import { ROUTE_METHODS } from "../../lib/routing/config.ts";
 import type { RouteRuntime } from "../../runtime/isolate-runtime.ts";
 import type { AppEnv } from "../../variables.ts";
@@ -25,6 +27,21 @@ const PATH_REJECTIONS = {
   backslash: "The path contains a backslash, which the gateway does not accept: upstreams read it as '/'.",
   "dot-segment-parameter": "The path contains a dot segment with parameters ('..;' or '.;'), which some upstreams read as '..' or '.'.",
 } as const;
+
+/** RFC 9110 section 5.6.2 token: what a method name is. */
+const METHOD_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/**
+ * A CORS preflight (OPTIONS with Origin and Access-Control-Request-Method) goes to the route that
+ * serves the method it asks about, if that route answers preflights itself (a `cors` policy):
+ * a browser asks before every call with a credential, whatever methods the route lists.
+ */
+function preflightLookup(table: Snapshot["table"], headers: Headers, host: string, path: string): RouteLookup<CompiledRoute> | null {
+  const asked = headers.get("access-control-request-method");
+  if (asked === null || !METHOD_TOKEN.test(asked) || headers.get("origin") === null) return null;
+  const lookup = table.lookup(host, asked, path);
+  return lookup.kind === "matched" && lookup.payload.policies?.answersPreflights === true ? lookup : null;
+}
 
 /** Host without port, lower-case, from the URL's authority. */
 function hostOf(authority: string): string {
@@ -95,7 +112,9 @@ export const matchRoute = createMiddleware<AppEnv>(async function matchRoute(c, 
   record.path = normalized.path;
 
   const host = hostOf(authority);
-  const lookup = snapshot.table.lookup(host, method, normalized.path);
+  let lookup = snapshot.table.lookup(host, method, normalized.path);
+  if (lookup.kind === "method-not-allowed" && method === "OPTIONS")
+    lookup = preflightLookup(snapshot.table, request.headers, host, normalized.path) ?? lookup;
   if (lookup.kind === "not-found") throw new GatewayError("route-not-found");
   if (lookup.kind === "method-not-allowed") {
     throw new GatewayError("method-not-allowed", `${method} is not allowed on this route.`, { allow: lookup.allow.join(", ") });

@@ -13,8 +13,8 @@ import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import { answerError, GatewayError } from "../../errors.ts";
 import type { HeaderPairs } from "../../lib/headers.ts";
-import { errorFields, log } from "../../lib/log.ts";
-import { PolicyFailure } from "../../lib/policies/custom.ts";
+import { log } from "../../lib/log.ts";
+import { failureFields, PolicyFailure } from "../../lib/policies/custom.ts";
 import type { CompiledPolicy, InboundOutcome, OutboundOutcome, PolicyRequest } from "../../lib/policies/types.ts";
 import type { RequestRecord } from "../../lib/request-record.ts";
 import type { AppEnv } from "../../variables.ts";
@@ -43,14 +43,8 @@ function decided(record: RequestRecord, policy: CompiledPolicy, decision: string
 function failed(policy: CompiledPolicy, error: unknown, record: RequestRecord, requestId: string): GatewayError {
   decided(record, policy, "failed");
   const failure = error instanceof PolicyFailure ? error : new PolicyFailure(policy.name, "threw", error);
-  log({
-    level: "error",
-    event: "policy.failed",
-    policy: policy.name,
-    requestId,
-    reason: failure.message,
-    ...(failure.cause !== undefined && { error: errorFields(failure.cause) }),
-  });
+  // failureFields never throws, whatever user code threw: the client is answered in any case.
+  log({ level: "error", event: "policy.failed", policy: policy.name, requestId, ...failureFields(failure) });
   return new GatewayError("policy-failed", `The route's policy '${policy.name}' failed.`);
 }
 

@@ -32,6 +32,11 @@ export interface AttemptRequest {
   bodyStopped: AbortSignal | null;
   /** Milliseconds the attempt has spent waiting on the client's body by `now`; null without a streamed body. */
   clientWaitMs: ((now: number) => number) | null;
+  /**
+   * The binding whose fetch sends the attempt: the cluster's mTLS certificate binding, which
+   * presents its client certificate to the target; null for the global fetch (no certificate).
+   */
+  fetcher: Fetcher | null;
 }
 
 /**
@@ -107,16 +112,19 @@ export async function sendAttempt(cluster: CompiledCluster, request: AttemptRequ
   }
   const stopped = request.bodyStopped;
   const signal = stopped === null ? deadline : AbortSignal.any([deadline, stopped]);
+  const url = request.target.origin + request.target.basePath + request.pathAndQuery;
+  const init: RequestInit = {
+    method: request.method,
+    headers: request.headers,
+    body: request.body,
+    // Redirects belong to the client: following them here would send its request elsewhere.
+    redirect: "manual",
+    signal,
+  };
   let response: Response;
   try {
-    response = await fetch(request.target.origin + request.target.basePath + request.pathAndQuery, {
-      method: request.method,
-      headers: request.headers,
-      body: request.body,
-      // Redirects belong to the client: following them here would send its request elsewhere.
-      redirect: "manual",
-      signal,
-    });
+    // An mTLS binding's fetch has the global fetch's signature and behaviour, plus the certificate.
+    response = await (request.fetcher === null ? fetch(url, init) : request.fetcher.fetch(url, init));
   } catch {
     if (stopped?.aborted) return { kind: "failure", failure: "body-stopped" };
     if (!deadline.aborted) return { kind: "failure", failure: "connect-failure" };

@@ -15,6 +15,7 @@ import { upstreamHeadersFor } from "../../lib/upstream-headers.ts";
 import type { ClusterRuntime } from "../../runtime/isolate-runtime.ts";
 import { type ClusterHealth, unavailableError } from "../../services/breaker/cluster-health.ts";
 import type { AppEnv } from "../../variables.ts";
+import { certificateFetcher } from "./certificate.ts";
 import { type AttemptFailure, type AttemptResult, sendAttempt } from "./forward.ts";
 import { mirrorThis, startMirror } from "./mirror.ts";
 import { WatchedBody } from "./request-body.ts";
@@ -108,6 +109,10 @@ export const proxy = createMiddleware<AppEnv>(async (c) => {
   const cluster = c.get("cluster");
   const { balancer } = c.get("clusterRuntime");
   const auth = route.auth;
+  // Origin mTLS: every attempt goes through the cluster's certificate binding. A cluster without one
+  // looks nothing up, and its attempts use the global fetch.
+  const binding = cluster.mtlsBinding;
+  const fetcher = binding === null ? null : certificateFetcher(c.env, cluster, binding, c.get("requestId"));
 
   // A body an earlier stage read in full (idempotency) was held to the route's limit there. A
   // streamed one is watched on its way: whose fault a failed attempt is depends on it.
@@ -147,6 +152,7 @@ export const proxy = createMiddleware<AppEnv>(async (c) => {
       (c.get("routeRuntime").mirror as ClusterRuntime).balancer,
       { method, pathAndQuery, headers, body, declaredLength, bodyStopped: watched?.stopped ?? null },
       (work) => c.executionCtx.waitUntil(work),
+      c.env,
     );
   }
   const deadline = Date.now() + route.timeoutMs;
@@ -181,6 +187,7 @@ export const proxy = createMiddleware<AppEnv>(async (c) => {
       bodyReadInWorker: c.get("responseReadInWorker") === true,
       bodyStopped: watched?.stopped ?? null,
       clientWaitMs: watched === null ? null : (at) => (watched as WatchedBody).clientWaitMs(at),
+      fetcher,
     }).finally(() => balancer.finished(targetIndex));
     const end = Date.now();
     record.target = target.key;

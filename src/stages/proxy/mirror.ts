@@ -4,13 +4,17 @@
  * deadline, and nothing about it (status, latency, failure) reaches the client or the primary
  * cluster's breaker. A request body is copied only when its declared length is within the
  * mirror's limit: the copy tees the stream, which holds at most that much for the slower reader.
+ * A mirror cluster with a client certificate (mtlsCertificate) gets its copies through that binding,
+ * whatever the route's own cluster does.
  */
 
 import type { Balancer } from "../../lib/balancer.ts";
+import { fetcherBinding } from "../../lib/bindings.ts";
 import type { CompiledTarget } from "../../lib/cluster/config.ts";
 import { MIRROR_MARKER } from "../../lib/headers.ts";
 import { count } from "../../lib/metrics.ts";
 import type { CompiledMirror } from "../../lib/mirror/config.ts";
+import { missingCertificate } from "./certificate.ts";
 
 export interface MirroredRequest {
   method: string;
@@ -32,6 +36,7 @@ async function sendCopy(
   balancer: Balancer,
   request: MirroredRequest,
   body: ReadableStream<Uint8Array> | null,
+  fetcher: Fetcher | null,
 ): Promise<void> {
   const cluster = mirror.cluster;
   const index = balancer.pick();
@@ -40,7 +45,8 @@ async function sendCopy(
     // Marked, so the mirror can tell copies from real traffic (and never acts on them twice).
     const headers = new Headers(request.headers);
     headers.set(MIRROR_MARKER, "1");
-    const response = await fetch(target.origin + target.basePath + request.pathAndQuery, {
+    const url = target.origin + target.basePath + request.pathAndQuery;
+    const init: RequestInit = {
       method: request.method,
       headers,
       body,
@@ -49,7 +55,8 @@ async function sendCopy(
         request.bodyStopped === null || body === null
           ? AbortSignal.timeout(mirror.timeoutMs)
           : AbortSignal.any([AbortSignal.timeout(mirror.timeoutMs), request.bodyStopped]),
-    });
+    };
+    const response = await (fetcher === null ? fetch(url, init) : fetcher.fetch(url, init));
     await response.body?.cancel();
     count(mirror.metrics.sent);
   } catch {
@@ -60,16 +67,25 @@ async function sendCopy(
 
 /**
  * Starts the copy in the background and returns the body the real request should send (one branch
- * of a tee when the body is copied, else the original).
+ * of a tee when the body is copied, else the original). `env` holds the mirror cluster's client
+ * certificate binding, when it has one; a deployment without it fails the copy, never the request.
  */
 export function startMirror(
   mirror: CompiledMirror,
   balancer: Balancer,
   request: MirroredRequest,
   background: (work: Promise<unknown>) => void,
+  env: object,
 ): ReadableStream<Uint8Array> | null {
+  const binding = mirror.cluster.mtlsBinding;
+  const fetcher = binding === null ? null : fetcherBinding(env, binding);
+  if (binding !== null && fetcher === null) {
+    missingCertificate(mirror.cluster, "mirror");
+    count(mirror.metrics.failed);
+    return request.body;
+  }
   if (request.body === null) {
-    background(sendCopy(mirror, balancer, request, null));
+    background(sendCopy(mirror, balancer, request, null, fetcher));
     return null;
   }
   const declared = request.declaredLength === null ? Number.NaN : Number(request.declaredLength);
@@ -78,7 +94,7 @@ export function startMirror(
     return request.body;
   }
   const [primary, copy] = request.body.tee();
-  background(sendCopy(mirror, balancer, request, withLength(copy, declared)));
+  background(sendCopy(mirror, balancer, request, withLength(copy, declared), fetcher));
   return withLength(primary, declared);
 }
 
