@@ -1,13 +1,15 @@
 /**
  * edgegate's composition root: the order of the pipeline stages, and nothing else.
  * id -> route -> policies (early) -> identity -> split -> limits -> policies (late) -> idempotency -> coalesce -> health -> proxy. Errors from any stage become problem+json in one place.
+ * The policy stages are in a route's chain only where it has policies for them.
  */
-import { Hono } from "hono";
+import { type ErrorHandler, Hono } from "hono";
 import { answerError, GatewayError } from "./errors.ts";
 import { admin } from "./routes/admin/index.ts";
 import { health } from "./routes/health.ts";
 import { authenticate } from "./stages/authenticate/index.ts";
 import { breaker } from "./stages/breaker/index.ts";
+import { routeChains, type StageEntry } from "./stages/chain.ts";
 import { coalesce } from "./stages/coalesce/index.ts";
 import { idempotency } from "./stages/idempotency/index.ts";
 import { matchRoute } from "./stages/match-route/index.ts";
@@ -20,6 +22,28 @@ import { split } from "./stages/split/index.ts";
 import type { AppEnv } from "./variables.ts";
 
 const app = new Hono<AppEnv>();
+const onError: ErrorHandler<AppEnv> = (error, c) => answerError(error, c.get("requestId"));
+
+/**
+ * The stages after the route, in order; an optional one (a pair) only in the chains of routes its
+ * test holds for. Coalescing comes before health: a follower makes no upstream call, so it must not
+ * take an in-flight slot or count as an outcome. The route's policies: the early ones (CORS
+ * preflights, IP filters, maintenance) before anyone is asked for a credential, and around the rest
+ * for the response; the late ones with the caller known.
+ */
+const STAGES_AFTER_ROUTE: readonly StageEntry[] = [
+  [policies, (route) => route.policies !== null && route.policies.early.length + route.policies.outbound.length > 0],
+  authenticate,
+  split,
+  rateLimit,
+  [latePolicies, (route) => route.policies !== null && route.policies.late.length > 0],
+  idempotency,
+  coalesce,
+  breaker,
+  proxy,
+];
+
+const chainFor = routeChains(STAGES_AFTER_ROUTE, onError);
 
 app.use(observe);
 app.use(requestId);
@@ -30,13 +54,9 @@ app.route("/__gateway/admin/", admin);
 app.all("/__gateway/*", () => {
   throw new GatewayError("route-not-found");
 });
-// Coalescing comes before health: a follower makes no upstream call, so it must not take an
-// in-flight slot or count as an outcome.
-// The route's policies: the early ones (CORS preflights, IP filters, maintenance) before anyone is
-// asked for a credential, and around the rest for the response; the late ones with the caller known.
-app.all("*", matchRoute, policies, authenticate, split, rateLimit, latePolicies, idempotency, coalesce, breaker, proxy);
+app.all("*", matchRoute(chainFor));
 
-app.onError((error, c) => answerError(error, c.get("requestId")));
+app.onError(onError);
 
 export default app;
 export { ClusterBreaker } from "./durable-objects/cluster-breaker.ts";

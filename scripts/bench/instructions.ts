@@ -11,6 +11,10 @@
  * benchmark's business.
  *
  * INSTRUCTIONS_BUNDLE=<bundle> counts a gateway built elsewhere instead of this checkout.
+ * INSTRUCTIONS_BASELINE=<bundle> counts that build too, in the same process, its rounds interleaved
+ * with this one's: an A/B of a hot-path change (build the previous commit with `wrangler deploy
+ * --dry-run --outdir <dir>`, give <dir>/index.js). It prints both and the difference, and leaves
+ * docs/instructions.md alone. INSTRUCTIONS_ROUNDS=<n> sets the rounds (default 2).
  */
 import { execFileSync } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -42,7 +46,7 @@ const V8_FLAGS = ["--no-concurrent-recompilation", "--invocation-count-for-turbo
  * Each case is counted this often and the lowest count kept: a round that a garbage collection
  * or a late recompilation lands in reads high, never low.
  */
-const ROUNDS = 2;
+const ROUNDS = Number(process.env.INSTRUCTIONS_ROUNDS ?? 2);
 
 /**
  * `n` requests over 8 keep-alive connections, each carrying only a Host header (and, given
@@ -104,7 +108,10 @@ async function main(): Promise<void> {
   if (!process.env.INSTRUCTIONS_BUNDLE)
     execFileSync("wrangler", ["deploy", "--dry-run", "--outdir", resolve(WORK, "gateway")], { cwd: ROOT, stdio: "ignore" });
 
-  const [originPort, passthroughPort, requiredPort, rewritingPort, gatewayPort, chainPort] = await freePorts(6);
+  const baseline = process.env.INSTRUCTIONS_BASELINE;
+  if (!Number.isInteger(ROUNDS) || ROUNDS < 1) throw new Error("INSTRUCTIONS_ROUNDS must be a positive integer");
+  const [originPort, passthroughPort, requiredPort, rewritingPort, gatewayPort, chainPort, baseGatewayPort, baseChainPort] =
+    await freePorts(8);
   const idp = await benchIdentityProvider();
   const tokens = await Promise.all(Array.from({ length: TOKEN_POOL }, (_, i) => idp.sign(`user-${i}`)));
   const nginx = startNginx(WORK, originPort, 1, idp.jwks);
@@ -146,6 +153,24 @@ async function main(): Promise<void> {
         gateway: true,
         bindings: { ALLOW_PRIVATE_UPSTREAMS: "true", CONFIG_REFRESH_INTERVAL_MS: "600000" },
       },
+      ...(baseline === undefined
+        ? []
+        : [
+            {
+              name: "baseline-gateway",
+              modulePath: resolve(baseline),
+              port: baseGatewayPort,
+              gateway: true,
+              bindings: { ALLOW_PRIVATE_UPSTREAMS: "true", CONFIG_REFRESH_INTERVAL_MS: "600000" },
+            },
+            {
+              name: "baseline-chain",
+              modulePath: resolve(baseline),
+              port: baseChainPort,
+              gateway: true,
+              bindings: { ALLOW_PRIVATE_UPSTREAMS: "true", CONFIG_REFRESH_INTERVAL_MS: "600000" },
+            },
+          ]),
     ],
     {
       cpu: 0,
@@ -159,7 +184,7 @@ async function main(): Promise<void> {
       ],
       // The config is in KV before the first request, so the isolate never caches its absence.
       seed: async (kv, worker) => {
-        const config = worker === "chain" ? fullChainRoutes(origin) : benchRoutes(1, origin);
+        const config = worker.endsWith("chain") ? fullChainRoutes(origin) : benchRoutes(1, origin);
         const published = await publishConfig(kv, config, { allowPrivateUpstreams: true });
         if (!published.ok) throw new Error("bench config invalid");
       },
@@ -173,6 +198,12 @@ async function main(): Promise<void> {
     { name: "edgegate: routed GET, 1 route", url: `http://127.0.0.1:${gatewayPort}/bench/hello` },
     { name: "edgegate: full chain", url: `http://127.0.0.1:${chainPort}/bench/hello`, tokens },
   ];
+  if (baseline !== undefined) {
+    cases.push(
+      { name: "baseline: routed GET, 1 route", url: `http://127.0.0.1:${baseGatewayPort}/bench/hello` },
+      { name: "baseline: full chain", url: `http://127.0.0.1:${baseChainPort}/bench/hello`, tokens },
+    );
+  }
   const counts = new Map<string, number[]>();
   try {
     for (let round = 0; round < ROUNDS; round++) {
@@ -202,6 +233,19 @@ async function main(): Promise<void> {
   });
   const minutes = (Date.now() - started) / 60_000;
   console.log(`(${minutes.toFixed(1)} minutes)`);
+  if (baseline !== undefined) {
+    // Cases 3 and 4 are this build's, 5 and 6 the baseline's, in the same order.
+    for (const i of [3, 4]) {
+      const now = lowest[i] as number;
+      const before = lowest[i + 2] as number;
+      const change = ((now - before) / before) * 100;
+      console.log(
+        `  ${(cases[i] as { name: string }).name}: ${Math.round(now).toLocaleString("en")} against the baseline's ${Math.round(before).toLocaleString("en")} (${change >= 0 ? "+" : ""}${change.toFixed(1)}%)`,
+      );
+    }
+    console.log("(an A/B run: docs/instructions.md left as it was)");
+    return;
+  }
   writeFileSync(resolve(ROOT, "docs/instructions.md"), report(cases, lowest, minutes));
   console.log("wrote docs/instructions.md");
 }

@@ -20,7 +20,7 @@ const CONFIG: GatewayConfigInput = {
 
 function routed() {
   const later = laterStages();
-  return { app: stageApp(matchRoute, {}, later.handler), later };
+  return { app: stageApp(matchRoute(), {}, later.handler), later };
 }
 
 beforeAll(async () => {
