@@ -149,15 +149,25 @@ describe("circuit breaking", () => {
     const hitsBefore = await backendHits(b);
     // Six waves of 100 concurrent requests, 150 ms apart, all within the 4 s the probes take: none
     // of them can have closed the target, so every hit on b is a probe.
+    const started = Date.now();
     const waves: Promise<number[]>[] = [];
     for (let wave = 0; wave < 6; wave++) {
       waves.push(traffic(name, 100, 100));
       await sleep(150);
     }
-    const probesSent = (await backendHits(b)) - hitsBefore;
+    // On a loaded machine the isolate's lease for b may come only after the waves: traffic goes on,
+    // lighter, until a probe has arrived, and the probes are counted while all of them are still in
+    // flight (under the 4 s they take).
+    let probesSent = (await backendHits(b)) - hitsBefore;
+    while (probesSent === 0 && Date.now() - started < 3_000) {
+      waves.push(traffic(name, 10, 10));
+      await sleep(150);
+      probesSent = (await backendHits(b)) - hitsBefore;
+    }
     const statuses = (await Promise.all(waves)).flat();
     // Every request is answered (by the healthy target or, slowly, by a probe) and never refused.
-    expect(statuses).toEqual(Array(600).fill(200));
+    expect(statuses).toEqual(Array(statuses.length).fill(200));
+    expect(statuses.length).toBeGreaterThanOrEqual(600);
     expect(probesSent).toBeGreaterThanOrEqual(1);
     expect(probesSent).toBeLessThanOrEqual(breaker.probes - 1);
   });
