@@ -9,6 +9,7 @@
 import { timingSafeEqual } from "node:crypto";
 import { createServer } from "node:http";
 import { exportJWK, generateKeyPair, SignJWT } from "jose";
+import { acceptWebSocket } from "./lib/websocket-server.ts";
 
 export const DEMO_ISSUER = "http://127.0.0.1:8788/";
 export const DEMO_AUDIENCE = "edgegate-demo";
@@ -72,6 +73,15 @@ export async function startDemoOrigin(
     const headers = { ...req.headers };
     if (headers[ORIGIN_SECRET_HEADER] !== undefined) headers[ORIGIN_SECRET_HEADER] = "(redacted)";
     req.on("end", () => send(200, { origin: "demo", method: req.method, url: req.url, headers, bodyBytes: bytes }));
+  });
+  // A WebSocket echo at /ws/echo (the example config's `ws-echo` route): every message comes back.
+  server.on("upgrade", (req, socket, head) => {
+    if (new URL(req.url ?? "/", "http://demo.local").pathname !== "/ws/echo") {
+      socket.end("HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+      return;
+    }
+    const ws = acceptWebSocket(req, socket, head);
+    ws?.on("message", (data) => ws.send(data));
   });
   return new Promise((resolve, reject) => {
     server.once("error", reject);

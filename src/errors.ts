@@ -41,6 +41,10 @@ const PROBLEMS = {
   "policy-failed": { status: 500, title: "A policy of this route failed" },
   // An ip-filter policy refused the caller's address.
   "address-forbidden": { status: 403, title: "Requests from this address are not allowed on this route" },
+  // A WebSocket handshake on a route without a websocket block (Envoy answers 403 for an upgrade its route does not allow).
+  "websocket-not-enabled": { status: 403, title: "This route does not accept WebSocket upgrades" },
+  // The target answered a WebSocket handshake with anything but 101, or could not be reached.
+  "websocket-refused": { status: 502, title: "The upstream refused the WebSocket upgrade" },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ProblemCode = keyof typeof PROBLEMS;

@@ -4,6 +4,7 @@ import { startLocalUpstash } from "../scripts/lib/local-upstash.ts";
 import { startJwksServer } from "./harness/jwks-server.ts";
 import { closedPort, startOrigin } from "./harness/origin.ts";
 import { ensureTestRunPackages } from "./harness/system-packages.ts";
+import { startWsOrigin } from "./harness/ws-origin.ts";
 
 async function stop(server: Server): Promise<void> {
   server.closeAllConnections();
@@ -25,6 +26,8 @@ export default async function setup(project: TestProject) {
     stops.push(() => stop(origin.server));
     const jwks = await startJwksServer();
     stops.push(() => stop(jwks.server));
+    const wsOrigin = await startWsOrigin();
+    stops.push(() => stop(wsOrigin.server));
     // Port and token were chosen by vitest.config.ts, which gave them to the Worker's bindings.
     const upstash = await startLocalUpstash({
       port: Number(process.env.EDGEGATE_TEST_UPSTASH_PORT),
@@ -35,6 +38,7 @@ export default async function setup(project: TestProject) {
     project.provide("originPort", origin.port);
     project.provide("closedPort", await closedPort());
     project.provide("jwksPort", jwks.port);
+    project.provide("wsOriginPort", wsOrigin.port);
     project.provide("upstashUrl", upstash.url);
   } catch (error) {
     await stopAll();

@@ -4,6 +4,8 @@ declare module "vitest" {
     originPort: number;
     closedPort: number;
     jwksPort: number;
+    /** The WebSocket origin (test/harness/ws-origin.ts). */
+    wsOriginPort: number;
     /** The local Upstash REST endpoint; `/__control/redis/{stop,start}` steers its Redis. */
     upstashUrl: string;
     /** End-to-end tests: the gateway bundle served by workerd, and its admin token. */

@@ -7,6 +7,7 @@
  * key when a version is installed.
  */
 import { type CompiledAuth, type CompiledJwtProvider, compileAuth, compileJwtProvider } from "../lib/auth/config.ts";
+import { type CompiledCache, compileCache } from "../lib/cache/config.ts";
 import { type CompiledCluster, compileCluster } from "../lib/cluster/config.ts";
 import { type CompiledCoalesce, compileCoalesce } from "../lib/coalesce/config.ts";
 import { type CompiledIdempotency, compileIdempotency } from "../lib/idempotency/config.ts";
@@ -21,6 +22,7 @@ import { type CompiledRetry, compileRetry } from "../lib/retry/config.ts";
 import { RouteTable } from "../lib/route-table.ts";
 import { compileRewrite, type UpstreamPath } from "../lib/routing/config.ts";
 import { type CompiledSplit, compileSplit } from "../lib/split/config.ts";
+import { type CompiledWebSocket, compileWebSocket } from "../lib/websocket/config.ts";
 import type { GatewayConfig, RouteConfig } from "./schema.ts";
 
 export interface CompiledRoute {
@@ -39,6 +41,8 @@ export interface CompiledRoute {
   /** The RateLimit-Policy value for the enforced policies; null when none is enforced. */
   rateLimitPolicyField: string | null;
   coalesce: CompiledCoalesce | null;
+  /** The shared response cache; null when the route does not cache. */
+  cache: CompiledCache | null;
   /** `http_responses_total{route,class}` keys, by status class (index 1 = 1xx ... 5 = 5xx). */
   responseCounters: readonly string[];
   split: CompiledSplit | null;
@@ -46,6 +50,8 @@ export interface CompiledRoute {
   idempotency: CompiledIdempotency | null;
   /** The route's policy chain; null when it runs none (then the policy stages cost one check). */
   policies: CompiledRoutePolicies | null;
+  /** WebSocket upgrades and their limits; null when the route refuses upgrades. */
+  websocket: CompiledWebSocket | null;
 }
 
 export interface Snapshot {
@@ -93,11 +99,13 @@ function compileRoute(
     coalesce: route.coalesce
       ? compileCoalesce(route.coalesce, auth, { routeId: route.id, route, targets: reachableTargets(route, config) })
       : null,
+    cache: route.cache ? compileCache(route.id, route.cache, auth, reachableTargets(route, config)) : null,
     responseCounters: responseCounterKeys(route.id),
     split: route.split ? compileSplit(route.id, route.split, cluster, clusters) : null,
     mirror: route.mirror ? compileMirror(route.id, route.mirror, clusters) : null,
     idempotency: route.idempotency ? compileIdempotency(route.id, route.idempotency) : null,
     policies: compileRoutePolicies(route.policies, config.defaultPolicies, policies),
+    websocket: route.websocket ? compileWebSocket(route.websocket) : null,
   };
 }
 

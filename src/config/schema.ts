@@ -8,6 +8,7 @@
 import * as v from "valibot";
 import { authIssues, authSchema, jwtProviderSchema } from "../lib/auth/config.ts";
 import { breakerIssues } from "../lib/breaker/config.ts";
+import { cacheIssues, cacheSchema } from "../lib/cache/config.ts";
 import { clusterIssues, clusterSchema } from "../lib/cluster/config.ts";
 import { coalesceIssues, coalesceSchema } from "../lib/coalesce/config.ts";
 import {
@@ -30,6 +31,7 @@ import { rateLimitIssues, rateLimitsSchema } from "../lib/rate-limit/config.ts";
 import { retrySchema } from "../lib/retry/config.ts";
 import { matchSchema, rewriteIssues, rewriteSchema } from "../lib/routing/config.ts";
 import { splitIssues, splitSchema } from "../lib/split/config.ts";
+import { websocketIssues, websocketSchema } from "../lib/websocket/config.ts";
 
 function createSchema(options: ConfigValidationOptions) {
   const routeSchema = v.strictObject({
@@ -77,6 +79,18 @@ function createSchema(options: ConfigValidationOptions) {
     ),
     coalesce: v.optional(
       described(coalesceSchema, "Identical in-flight GET and HEAD requests share one upstream call; {} for the defaults. Unset: off."),
+    ),
+    websocket: v.optional(
+      described(
+        websocketSchema,
+        "Lets the route take WebSocket upgrades, with the gateway's message-size and idle limits; {} for the defaults. Unset: an upgrade is refused with 403.",
+      ),
+    ),
+    cache: v.optional(
+      described(
+        cacheSchema,
+        "A shared response cache for GET and HEAD on the Workers Cache API, with concurrent misses merged into one upstream call. Unset: off.",
+      ),
     ),
     rateLimits: rateLimitsSchema,
     policies: v.optional(
@@ -192,9 +206,11 @@ function crossFieldIssues(config: GatewayConfig, options: ConfigValidationOption
     const methods = route.match.methods;
     if (route.auth) authIssues(route.auth, config.jwtProviders, at, issues);
     if (route.coalesce) coalesceIssues(methods, at, issues);
+    if (route.cache) cacheIssues(methods, at, issues);
     if (route.split) splitIssues(route.split, route, knownCluster, at, issues);
     if (route.mirror) mirrorIssues(route.mirror, route.cluster, knownCluster, at, issues);
     if (route.idempotency) idempotencyIssues(methods, at, issues);
+    if (route.websocket) websocketIssues(route, at, issues);
     rateLimitIssues(route.rateLimits, route.auth, at, issues);
     if (route.rewrite) rewriteIssues(route.match.path, route.rewrite, at, issues);
     if (route.policies) policyListIssues(route.policies, config.policies, deployment, at(".policies"), issues);

@@ -29,6 +29,8 @@ export interface RequestRecord {
   idempotency: "first" | "replayed" | "conflict" | "mismatch" | null;
   /** Each policy the route ran, in order, with its decision; null on routes without policies. */
   policies: Array<[policy: string, decision: string]> | null;
+  /** A WebSocket handshake's outcome: joined to the target, or refused by it; null for other requests. */
+  websocket: "upgraded" | "refused" | null;
 }
 
 export function newRequestRecord(method: string, startedAt: number): RequestRecord {
@@ -49,6 +51,7 @@ export function newRequestRecord(method: string, startedAt: number): RequestReco
     split: null,
     idempotency: null,
     policies: null,
+    websocket: null,
   };
 }
 
@@ -83,6 +86,7 @@ export function accessLogLine(record: RequestRecord, facts: { status: number; re
       breaker: record.breaker,
       coalesce: record.coalesce,
       ...(record.policies !== null && { policies: Object.fromEntries(record.policies) }),
+      ...(record.websocket !== null && { websocket: record.websocket }),
     },
   };
 }

@@ -14,6 +14,7 @@ import type { CompiledRoute, Snapshot } from "../config/compile.ts";
 import type { Bindings } from "../env.ts";
 import type { CompiledJwtProvider } from "../lib/auth/config.ts";
 import { type Balancer, LeastInFlight, WeightedRoundRobin } from "../lib/balancer.ts";
+import type { CompiledCache } from "../lib/cache/config.ts";
 import type { CompiledCluster } from "../lib/cluster/config.ts";
 import { FlightTable } from "../lib/coalesce/flights.ts";
 import type { CoalesceOutcome } from "../lib/coalesce/outcome.ts";
@@ -24,6 +25,7 @@ import type { CompiledRateLimit } from "../lib/rate-limit/config.ts";
 import { RetryBudget } from "../lib/retry/budget.ts";
 import { ApiKeyResolver } from "../services/api-keys/resolver.ts";
 import { type ClusterHealth, ClusterHealthRegistry, type ClusterTracker } from "../services/breaker/cluster-health.ts";
+import { PurgeLedger } from "../services/cache/purges.ts";
 import { type JwksSource, type KeyEntry, RemoteKeySet } from "../services/jwks/key-set.ts";
 import { platformJwksSource } from "../services/jwks/source.ts";
 import { limiterFor, type PolicyLimiter } from "../services/rate-limit/limiter.ts";
@@ -65,6 +67,15 @@ export interface CoalesceState {
   pass: ExpiringLru<string, true>;
 }
 
+/**
+ * A caching route's misses in flight (N concurrent misses for one key make one upstream call,
+ * whether or not the route also coalesces), and the isolate's purge rules (one ledger for all routes).
+ */
+export interface CacheState {
+  flights: FlightTable<CoalesceOutcome>;
+  purges: PurgeLedger;
+}
+
 /** A token that passed verification, remembered until its exp (never longer). */
 export interface VerifiedToken {
   /** Built once at verification: a cache hit hands it on as it is. */
@@ -89,6 +100,8 @@ export interface RouteRuntime {
   /** By position in `route.rateLimits`. */
   limiters: readonly LimiterCell[];
   coalesce: CoalesceState | null;
+  /** Null on a route without `cache`. */
+  cache: CacheState | null;
   /** The state of `route.auth.jwt`'s provider; null without one. */
   jwt: JwtState | null;
   /** The isolate's API-key cache; null on a route without `auth.apiKey`. */
@@ -148,6 +161,9 @@ export class IsolateRuntime {
   readonly #budgets = new KeyedPool<RetryBudget>();
   readonly #limiters = new KeyedPool<LimiterCell>();
   readonly #coalesce = new KeyedPool<CoalesceState>();
+  readonly #cacheFlights = new KeyedPool<FlightTable<CoalesceOutcome>>();
+  /** Per deployment, not per config version: purges are kept in KV beside the config, not in it. */
+  readonly cachePurges: PurgeLedger;
   /** By JWKS URI alone: keys outlive config versions, so a publish never makes an isolate refetch a JWKS it still uses. */
   readonly #keySets = new KeyedPool<RemoteKeySet>();
   readonly #tokenCaches = new KeyedPool<ExpiringLru<string, VerifiedToken>>();
@@ -160,6 +176,7 @@ export class IsolateRuntime {
     this.#now = options.now ?? Date.now;
     this.#jwksSource = options.jwksSource ?? platformJwksSource;
     this.#apiKeys = new ApiKeyResolver(API_KEY_ENTRIES, this.#now);
+    this.cachePurges = new PurgeLedger(this.#now);
   }
 
   /** The installed version's health of cluster `name`, if it has any (admin reads). */
@@ -187,6 +204,11 @@ export class IsolateRuntime {
     const budgets = this.#budgets.handOver();
     const limiters = this.#limiters.handOver();
     const coalesce = this.#coalesce.handOver();
+    const cacheFlights = this.#cacheFlights.handOver();
+    const cacheState = (cache: CompiledCache): CacheState => ({
+      flights: cacheFlights.take(cache.stateKey, () => new FlightTable(cache.maxWaiters)),
+      purges: this.cachePurges,
+    });
     const keySets = this.#keySets.handOver();
     const tokenCaches = this.#tokenCaches.handOver();
     const now = this.#now;
@@ -236,12 +258,13 @@ export class IsolateRuntime {
           policy === null
             ? null
             : coalesce.take(policy.stateKey, () => ({ flights: new FlightTable(policy.maxWaiters), pass: new ExpiringLru(PASS_ENTRIES) })),
+        cache: route.cache === null ? null : cacheState(route.cache),
         jwt: provider === null ? null : jwtState(provider),
         apiKeys: route.auth?.apiKey ? this.#apiKeys : null,
       };
     });
 
-    for (const handOver of [balancers, budgets, limiters, coalesce, keySets, tokenCaches]) handOver.commit();
+    for (const handOver of [balancers, budgets, limiters, coalesce, cacheFlights, keySets, tokenCaches]) handOver.commit();
     return { snapshot, routes };
   }
 }

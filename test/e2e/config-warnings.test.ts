@@ -63,7 +63,7 @@ describe("exposure warnings", () => {
     (old.routes[api] as { rewrite?: unknown }).rewrite = { stripPrefix: "/api" };
     const run = await cli(["validate", configFile(old), "--allow-private-upstreams"]);
     expect(run.code).toBe(0);
-    expect(run.stdout).toContain("valid (5 routes, 1 clusters)");
+    expect(run.stdout).toContain(`valid (${old.routes.length} routes, 1 clusters)`);
     expect(run.stderr).toContain("2 warnings");
     expect(run.stderr).toContain(`routes[${api}].rewrite: has no auth, but /api/orders/* reaches /orders/*`);
     expect(run.stderr).toContain(`routes[${api}].rewrite: has no auth, but /api/partners/* reaches /partners/*`);

@@ -146,6 +146,7 @@ function handle(state: OriginState, req: IncomingMessage, res: ServerResponse) {
       if (q.has("setCookie")) headers["set-cookie"] = `session=${hit}; HttpOnly`;
       if (q.has("cacheControl")) headers["cache-control"] = q.get("cacheControl") as string;
       if (q.has("vary")) headers.vary = q.get("vary") as string;
+      if (q.has("cacheTag")) headers["cache-tag"] = q.get("cacheTag") as string;
       // Names fields as hop-by-hop: the gateway removes them from the answer (RFC 9110 section 7.6.1).
       if (q.has("connection")) headers.connection = q.get("connection") as string;
       if (bytes > 0) {

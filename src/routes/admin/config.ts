@@ -60,7 +60,7 @@ function json(c: AdminContext, body: unknown, status: 200 | 201 = 200, version?:
  * most MAX_DOCUMENT_BYTES (a declared Content-Length over it is refused unread; a body without one
  * is read only up to it), strict UTF-8, at most MAX_DOCUMENT_DEPTH levels deep, and parseable.
  */
-async function jsonBody(c: AdminContext): Promise<unknown> {
+export async function jsonBody(c: AdminContext): Promise<unknown> {
   const type = c.req.header("content-type") ?? "";
   if (!/^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i.test(type)) {
     throw new GatewayError("unsupported-media-type", "Send the body as application/json.");

@@ -6,6 +6,7 @@
 import { Hono } from "hono";
 import type { AppEnv } from "../../variables.ts";
 import { adminAuth } from "./auth.ts";
+import { purgeCache } from "./cache.ts";
 import { editEntry, getConfig, getEntry, getVersion, listVersions, publishConfigDocument, rollback, validateConfig } from "./config.ts";
 import { statusPage } from "./page.ts";
 import { clusterStatus, metrics } from "./status.ts";
@@ -16,6 +17,7 @@ admin.use(adminAuth);
 admin.get("/", statusPage);
 admin.get("/metrics", metrics);
 admin.get("/clusters/:name", clusterStatus);
+admin.post("/cache/purge", purgeCache);
 admin.get("/config", getConfig);
 admin.put("/config", publishConfigDocument);
 admin.post("/config/validate", validateConfig);

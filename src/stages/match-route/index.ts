@@ -15,6 +15,7 @@ import { isReservedPath, normalizePath, RESERVED_NAMESPACE } from "../../lib/pat
 import { requestTargetProblem, urlAuthority } from "../../lib/request-target.ts";
 import type { RouteLookup } from "../../lib/route-table.ts";
 import { ROUTE_METHODS } from "../../lib/routing/config.ts";
+import { asksForWebSocket } from "../../lib/websocket/handshake.ts";
 import type { RouteRuntime } from "../../runtime/isolate-runtime.ts";
 import type { AppEnv } from "../../variables.ts";
 import type { StageChain } from "../chain.ts";
@@ -140,6 +141,11 @@ export function matchRoute(chainFor?: ChainFor): MiddlewareHandler<AppEnv> {
     c.set("normalizedPath", normalized.path);
     c.set("host", host);
     c.set("authority", authority);
+    // Upgrade is hop-by-hop, so without this the handshake would reach the target as a plain GET and
+    // its answer would fail the client's handshake with no word why. One header lookup, GETs only.
+    if (route.websocket === null && method === "GET" && asksForWebSocket(method, request.headers.get("upgrade"))) {
+      throw new GatewayError("websocket-not-enabled", "This route does not accept WebSocket upgrades.");
+    }
     if (chainFor === undefined) await next();
     else await chainFor(route)(c, next);
   });
