@@ -20,10 +20,11 @@ export interface Secrets {
 /**
  * Bindings a deployment may leave out of wrangler.jsonc: rate-limit counters (RATE_LIMITER), upstream
  * health (BREAKER, unbound: each isolate judges alone), Idempotency-Key records (IDEMPOTENCY), admin
- * publishes (CONFIG_PUBLISHER) and per-request data points (METRICS, unbound: an in-memory ring).
+ * publishes (CONFIG_PUBLISHER), per-request data points (METRICS, unbound: an in-memory ring) and
+ * fleet-wide metrics (METRICS_AGGREGATOR, unbound: the admin metrics read the serving isolate only).
  * Each feature that needs one says so when it is missing.
  */
-type OptionalBinding = "RATE_LIMITER" | "BREAKER" | "IDEMPOTENCY" | "CONFIG_PUBLISHER" | "METRICS";
+type OptionalBinding = "RATE_LIMITER" | "BREAKER" | "IDEMPOTENCY" | "CONFIG_PUBLISHER" | "METRICS" | "METRICS_AGGREGATOR";
 
 /** Vars wrangler.jsonc sets whose defaults the code knows too. */
 type OptionalVar = "ALLOW_PRIVATE_UPSTREAMS" | "CONFIG_REFRESH_INTERVAL_MS";

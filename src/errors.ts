@@ -33,6 +33,8 @@ const PROBLEMS = {
   "rate-limit-unavailable": { status: 503, title: "Rate limiting temporarily unavailable" },
   "no-healthy-upstream": { status: 503, title: "No healthy upstream" },
   "idempotency-unavailable": { status: 503, title: "Idempotency keys cannot be checked right now" },
+  // A metrics shard did not answer: a partial sum would read as a counter reset, so the scrape fails instead.
+  "metrics-unavailable": { status: 503, title: "Fleet metrics temporarily unavailable" },
   "upstream-overloaded": { status: 503, title: "Upstream overloaded" },
   "upstream-timeout": { status: 504, title: "Upstream timed out" },
   // A route's terminate policy answered (maintenance, a brownout share); its config may set the status.

@@ -74,4 +74,5 @@ export default app;
 export { ClusterBreaker } from "./durable-objects/cluster-breaker.ts";
 export { ConfigPublisher } from "./durable-objects/config-publisher.ts";
 export { IdempotencyStore } from "./durable-objects/idempotency-store.ts";
+export { MetricsAggregator } from "./durable-objects/metrics-aggregator.ts";
 export { RateLimiter } from "./durable-objects/rate-limiter.ts";

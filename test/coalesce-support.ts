@@ -33,7 +33,7 @@ export function burst(
 
 /** The route's coalescing counters, from the admin metrics of the isolate that serves the tests. */
 export async function coalesceCounters(routeId: string): Promise<Record<string, number>> {
-  const response = await gateway("/__gateway/admin/metrics", { headers: { authorization: "Bearer test-admin-token" } });
+  const response = await gateway("/__gateway/admin/metrics?format=json", { headers: { authorization: "Bearer test-admin-token" } });
   const { isolateCounters } = (await response.json()) as { isolateCounters: Record<string, number> };
   const mine: Record<string, number> = {};
   const label = `route="${routeId}"`;

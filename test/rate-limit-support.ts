@@ -35,7 +35,7 @@ export function countStatus(responses: Response[], status: number): number {
 
 /** The isolate's counters, through the admin API. */
 export async function gatewayCounters(): Promise<Record<string, number>> {
-  const response = await gateway("/__gateway/admin/metrics", { headers: { authorization: "Bearer test-admin-token" } });
+  const response = await gateway("/__gateway/admin/metrics?format=json", { headers: { authorization: "Bearer test-admin-token" } });
   if (response.status !== 200) throw new Error(`metrics: ${response.status}`);
   return ((await response.json()) as { isolateCounters: Record<string, number> }).isolateCounters;
 }

@@ -1,7 +1,8 @@
 /**
  * The coalescing benchmark: a skewed read workload (many clients, few hot URLs, a 20-50 ms origin)
- * through the same gateway, once on a route without coalescing and once on one with it. Reports
- * origin calls per client request and latency for each.
+ * through the same gateway, on a route without coalescing, on one with it, and on one with a
+ * response cache (whose misses merge the same way). Reports origin calls per client request and
+ * latency for each.
  */
 import { spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
@@ -12,8 +13,11 @@ import { runWrk, type WrkResult } from "./tools.ts";
 /** Hot URLs and their shares of the traffic: Zipf-like (weight 1/rank), as hot keys tend to be. */
 const HOT_PATHS = 8;
 
+/** The cached route's lifetime: short, so every hot URL expires several times a run and its misses are measured too. */
+export const CACHE_TTL_SEC = 1;
+
 export interface CoalesceRun {
-  mode: "off" | "on";
+  mode: "off" | "on" | "cached";
   wrk: WrkResult;
   originCalls: number;
   /** Origin calls per client request. */
@@ -59,11 +63,18 @@ export function coalesceConfig(origin: string): GatewayConfigInput {
     routes: [
       { id: "hot", match: { path: "/hot/*" }, cluster: "slow", rewrite: { stripPrefix: "/hot" } },
       { id: "hot-co", match: { path: "/hot-co/*" }, cluster: "slow", rewrite: { stripPrefix: "/hot-co" }, coalesce: {} },
+      {
+        id: "hot-ca",
+        match: { path: "/hot-ca/*" },
+        cluster: "slow",
+        rewrite: { stripPrefix: "/hot-ca" },
+        cache: { ttlSec: CACHE_TTL_SEC, public: true },
+      },
     ],
   };
 }
 
-/** Runs the skewed workload without and with coalescing, alternating, `runs` times each. */
+/** Runs the skewed workload without coalescing, with it, and with caching, in turn, `runs` times each. */
 export async function measureCoalescing(
   gateway: string,
   originPort: number,
@@ -89,12 +100,17 @@ export async function measureCoalescing(
       await new Promise((r) => setTimeout(r, 50));
     }
     await publish(coalesceConfig(origin));
-    const scripts = { off: resolve(setup.work, "coalesce-off.lua"), on: resolve(setup.work, "coalesce-on.lua") };
+    const scripts = {
+      off: resolve(setup.work, "coalesce-off.lua"),
+      on: resolve(setup.work, "coalesce-on.lua"),
+      cached: resolve(setup.work, "coalesce-cached.lua"),
+    };
     writeFileSync(scripts.off, skewedLua("/hot"));
     writeFileSync(scripts.on, skewedLua("/hot-co"));
+    writeFileSync(scripts.cached, skewedLua("/hot-ca"));
     const out: CoalesceRun[] = [];
     for (let run = 0; run < setup.runs; run++) {
-      for (const mode of ["off", "on"] as const) {
+      for (const mode of ["off", "on", "cached"] as const) {
         const load = { cpu: setup.loadCpu, connections: setup.connections, script: scripts[mode] };
         await runWrk(`${gateway}/`, { ...load, seconds: 1 });
         const before = await originHits(origin);
@@ -104,7 +120,7 @@ export async function measureCoalescing(
         const originCalls = (await originHits(origin)) - before;
         out.push({ mode, wrk: result, originCalls, originPerRequest: originCalls / result.requests });
         console.log(
-          `coalescing ${mode}, run ${run + 1}: ${result.rps.toFixed(0)} req/s, ${(originCalls / result.requests).toFixed(3)} origin calls per request, p99 ${result.p99Ms.toFixed(1)} ms`,
+          `${mode === "cached" ? "caching on" : `coalescing ${mode}`}, run ${run + 1}: ${result.rps.toFixed(0)} req/s, ${(originCalls / result.requests).toFixed(3)} origin calls per request, p99 ${result.p99Ms.toFixed(1)} ms`,
         );
       }
     }

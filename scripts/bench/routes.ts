@@ -12,11 +12,12 @@ export interface BenchRouteExtras {
   auth?: { route: NonNullable<BenchRoute["auth"]>; jwtProviders: NonNullable<GatewayConfigInput["jwtProviders"]> };
   rateLimits?: BenchRoute["rateLimits"];
   breaker?: GatewayConfigInput["clusters"][string]["breaker"];
+  cache?: BenchRoute["cache"];
 }
 
 /** `n` routes; the benchmarked one with the given extras. */
 export function benchRoutes(n: number, originUrl: string, extras: BenchRouteExtras = {}): GatewayConfigInput {
-  const { auth, rateLimits, breaker } = extras;
+  const { auth, rateLimits, breaker, cache } = extras;
   const routes: GatewayConfigInput["routes"] = [];
   for (let i = 0; i < n - 1; i++) {
     const kind = i % 4;
@@ -33,6 +34,7 @@ export function benchRoutes(n: number, originUrl: string, extras: BenchRouteExtr
     rewrite: { stripPrefix: "/bench" },
     ...(auth ? { auth: auth.route } : {}),
     ...(rateLimits ? { rateLimits } : {}),
+    ...(cache ? { cache } : {}),
   });
   return {
     clusters: { origin: { targets: [{ url: originUrl }], ...(breaker ? { breaker } : {}) } },

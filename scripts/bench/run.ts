@@ -88,7 +88,7 @@ async function sendEach(url: string, tokens: string[]): Promise<void> {
 
 /** The sum of the gateway's counters whose name starts with `prefix` (its admin counters; one isolate serves the bench). */
 async function counterTotal(gateway: string, prefix: string): Promise<number> {
-  const response = await fetch(`${gateway}/__gateway/admin/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+  const response = await fetch(`${gateway}/__gateway/admin/metrics?format=json`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
   const { isolateCounters } = (await response.json()) as { isolateCounters: Record<string, number> };
   return Object.entries(isolateCounters)
     .filter(([name]) => name.startsWith(prefix))

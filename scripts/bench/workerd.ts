@@ -4,18 +4,20 @@
  * worker in front of every subrequest a Worker makes (about 100 us of CPU per request measured
  * here), which a deployed Worker does not have; so the benchmark leaves Miniflare out.
  *
- * KV: workerd's KV binding talks HTTP to a service (GET, PUT and DELETE of `/<key>`); this module
- * serves that from a Map in this process, one per gateway Worker (so two gateways in one process can
- * serve two configs), and hands the same Maps out as KV namespaces for publishing.
+ * KV: workerd's KV binding talks HTTP to a service (GET, PUT and DELETE of `/<key>`, a list as GET
+ * of `/?prefix=`); this module serves that from a Map in this process, one per gateway Worker (so
+ * two gateways in one process can serve two configs), and hands the same Maps out as KV namespaces
+ * for publishing. The Cache API likewise (cache-service.ts), one store per gateway Worker.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { basename, dirname, relative, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import type { publishConfig } from "../../src/config/store.ts";
 import { wranglerCompatibility } from "../lib/gateway-worker.ts";
+import { cacheServer } from "./cache-service.ts";
 
 /** The KV namespace type the config store takes. */
 type ConfigNamespace = Parameters<typeof publishConfig>[0];
@@ -39,6 +41,7 @@ const GATEWAY_OBJECTS: Record<string, string> = {
   BREAKER: "ClusterBreaker",
   CONFIG_PUBLISHER: "ConfigPublisher",
   IDEMPOTENCY: "IdempotencyStore",
+  METRICS_AGGREGATOR: "MetricsAggregator",
 };
 
 export interface RunningWorkerd {
@@ -53,8 +56,14 @@ export interface RunningWorkerd {
 /** The KV protocol workerd's binding speaks, over an in-memory Map. */
 function kvServer(store: Map<string, string>): Server {
   return createServer(async (req, res) => {
-    const key = decodeURIComponent(new URL(req.url ?? "/", "http://kv").pathname.slice(1));
-    if (req.method === "GET") {
+    const url = new URL(req.url ?? "/", "http://kv");
+    const key = decodeURIComponent(url.pathname.slice(1));
+    if (req.method === "GET" && key === "") {
+      // A list: the names under the prefix, in one page (no metadata is kept here).
+      const prefix = url.searchParams.get("prefix") ?? "";
+      const keys = [...store.keys()].filter((name) => name.startsWith(prefix)).map((name) => ({ name }));
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ keys, list_complete: true }));
+    } else if (req.method === "GET") {
       const value = store.get(key);
       res.writeHead(value === undefined ? 404 : 200).end(value);
     } else if (req.method === "PUT") {
@@ -86,13 +95,18 @@ function workerConfig(spec: WorkerSpec, dir: string): string {
   ];
   if (spec.gateway) {
     bindings.push(`(name = "CONFIG", kvNamespace = ${text(`kv-${spec.name}`)})`);
-    for (const [name, className] of Object.entries(GATEWAY_OBJECTS)) {
+    // Only the objects this build exports: an A/B run may serve an older build beside this one.
+    const source = readFileSync(spec.modulePath, "utf8");
+    const exported = Object.entries(GATEWAY_OBJECTS).filter(([, className]) => source.includes(className));
+    for (const [name, className] of exported) {
       bindings.push(`(name = ${text(name)}, durableObjectNamespace = ${text(className)})`);
     }
-    const objects = Object.values(GATEWAY_OBJECTS).map(
-      (c) => `(className = ${text(c)}, uniqueKey = ${text(`${spec.name}-${c}`)}, enableSql = true)`,
+    const objects = exported.map(([, c]) => `(className = ${text(c)}, uniqueKey = ${text(`${spec.name}-${c}`)}, enableSql = true)`);
+    lines.push(
+      `durableObjectNamespaces = [${objects.join(", ")}]`,
+      `durableObjectStorage = (localDisk = "objects")`,
+      `cacheApiOutbound = ${text(`cache-${spec.name}`)}`,
     );
-    lines.push(`durableObjectNamespaces = [${objects.join(", ")}]`, `durableObjectStorage = (localDisk = "objects")`);
   }
   lines.push(`bindings = [${bindings.join(", ")}]`);
   return `(name = ${text(spec.name)}, worker = (${lines.join(", ")}))`;
@@ -133,8 +147,12 @@ export async function startWorkerd(dir: string, workers: WorkerSpec[], options: 
     await new Promise<void>((r) => kv.listen(0, "127.0.0.1", r));
     namespaces.set(worker.name, namespace);
     kvServers.push(kv);
+    const cache = cacheServer();
+    await new Promise<void>((r) => cache.listen(0, "127.0.0.1", r));
+    kvServers.push(cache);
     kvServices.push(
       `(name = ${text(`kv-${worker.name}`)}, external = (address = "127.0.0.1:${(kv.address() as AddressInfo).port}", http = ()))`,
+      `(name = ${text(`cache-${worker.name}`)}, external = (address = "127.0.0.1:${(cache.address() as AddressInfo).port}", http = ()))`,
     );
   }
   const services = [

@@ -33,6 +33,7 @@ export function gatewayWorkerOptions(bundleDir: string, port: number, bindings: 
       BREAKER: { className: "ClusterBreaker", useSQLite: true },
       CONFIG_PUBLISHER: { className: "ConfigPublisher", useSQLite: true },
       IDEMPOTENCY: { className: "IdempotencyStore", useSQLite: true },
+      METRICS_AGGREGATOR: { className: "MetricsAggregator", useSQLite: true },
     },
     bindings,
     // Requests go straight to the Worker, without Miniflare's entry proxy in front.

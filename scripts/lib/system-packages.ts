@@ -28,6 +28,9 @@ export const SYSTEM_TOOLS = {
   chromium: { debianPackage: "chromium", executable: "/usr/bin/chromium" },
   nginx: { debianPackage: "nginx-light", executable: "nginx" },
   wrk: { debianPackage: "wrk", executable: "wrk" },
+  // The package starts a system instance where the init system lets it; the tests start their own
+  // on a free port, so that one is stopped. promtool comes with it.
+  prometheus: { debianPackage: "prometheus", executable: "prometheus", afterInstall: ["service", "prometheus", "stop"] },
   haproxy: { debianPackage: "haproxy", executable: "haproxy" },
   valgrind: { debianPackage: "valgrind", executable: "valgrind" },
 } as const satisfies Record<string, SystemTool>;

@@ -12,7 +12,8 @@ import { type CompiledCluster, compileCluster } from "../lib/cluster/config.ts";
 import { type CompiledCoalesce, compileCoalesce } from "../lib/coalesce/config.ts";
 import { type CompiledIdempotency, compileIdempotency } from "../lib/idempotency/config.ts";
 import { type CompiledMirror, compileMirror } from "../lib/mirror/config.ts";
-import { type CompiledObservability, compileObservability, responseCounterKeys } from "../lib/observability/config.ts";
+import { type CompiledObservability, compileObservability } from "../lib/observability/config.ts";
+import { type RouteMetrics, routeMetrics } from "../lib/observability/route-metrics.ts";
 import { type CompiledRoutePolicies, compilePolicies, compileRoutePolicies } from "../lib/policies/config.ts";
 import type { CustomPolicyModules } from "../lib/policies/custom.ts";
 import type { CompiledPolicy } from "../lib/policies/types.ts";
@@ -43,8 +44,8 @@ export interface CompiledRoute {
   coalesce: CompiledCoalesce | null;
   /** The shared response cache; null when the route does not cache. */
   cache: CompiledCache | null;
-  /** `http_responses_total{route,class}` keys, by status class (index 1 = 1xx ... 5 = 5xx). */
-  responseCounters: readonly string[];
+  /** The route's request counter and histogram keys (lib/observability/route-metrics.ts). */
+  metrics: RouteMetrics;
   split: CompiledSplit | null;
   mirror: CompiledMirror | null;
   idempotency: CompiledIdempotency | null;
@@ -100,7 +101,7 @@ function compileRoute(
       ? compileCoalesce(route.coalesce, auth, { routeId: route.id, route, targets: reachableTargets(route, config) })
       : null,
     cache: route.cache ? compileCache(route.id, route.cache, auth, reachableTargets(route, config)) : null,
-    responseCounters: responseCounterKeys(route.id),
+    metrics: routeMetrics(route.id, config.observability.metrics.consumers ?? null),
     split: route.split ? compileSplit(route.id, route.split, cluster, clusters) : null,
     mirror: route.mirror ? compileMirror(route.id, route.mirror, clusters) : null,
     idempotency: route.idempotency ? compileIdempotency(route.id, route.idempotency) : null,

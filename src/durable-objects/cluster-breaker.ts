@@ -14,6 +14,9 @@ import {
   type OutcomeReport,
   type TargetStatus,
 } from "../lib/breaker/state.ts";
+import { transitionKey } from "../lib/breaker/transitions.ts";
+import { count } from "../lib/metrics.ts";
+import { metricsReporter } from "../services/metrics/reporter.ts";
 
 const STATE = "state";
 
@@ -22,6 +25,8 @@ export interface BreakerReport extends OutcomeReport {
   settings: BreakerSettings;
   /** The cluster's targets as the reporter's config has them. */
   members: string[];
+  /** The cluster's name, for the transition counters (the object's own id does not carry it). */
+  cluster?: string;
 }
 
 export class ClusterBreaker extends DurableObject<Bindings> {
@@ -36,12 +41,21 @@ export class ClusterBreaker extends DurableObject<Bindings> {
   report(report: BreakerReport): BreakerView {
     const now = Date.now();
     const state = this.#state;
+    const before = state.view(now).targets;
     state.setTargets(report.members, now);
     state.ingest(report, report.settings, now, Math.random);
     state.evaluate(report.settings, now, Math.random);
     const grants = state.grant(report.wants, report.settings, now);
     this.ctx.storage.kv.put(STATE, state.toJSON());
-    return state.view(now, grants);
+    const view = state.view(now, grants);
+    // Transitions are counted here, where they are decided, once for the fleet (not by every isolate that hears of them).
+    for (const [key, target] of Object.entries(view.targets)) {
+      const was = before[key]?.state;
+      if (was !== undefined && was !== target.state) count(transitionKey(report.cluster ?? "-", target.state));
+    }
+    // This object's isolate ships its counters like any other (at most once per interval).
+    metricsReporter.maybeReport(now, this.env.METRICS_AGGREGATOR, (work) => this.ctx.waitUntil(work));
+    return view;
   }
 
   /** Per-target detail for the admin API. Moves the machine to now first, so an idle cluster reads true. */

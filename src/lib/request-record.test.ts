@@ -17,6 +17,7 @@ function routed() {
     rateLimit: "allowed",
     breaker: "routed",
     coalesce: "leader",
+    consumer: "acme",
   });
   return record;
 }
@@ -34,6 +35,7 @@ describe("request record", () => {
       requestId: "r1",
       traceId: "4bf92f3577b34da6a3ce929d0e0e4736",
       route: "users",
+      consumer: "acme",
       cluster: "users",
       target: "https://a.example.com",
       status: 200,
@@ -42,6 +44,8 @@ describe("request record", () => {
       decisions: { auth: "jwt", split: null, rateLimit: "allowed", idempotency: null, breaker: "routed", coalesce: "leader" },
     });
     expect(accessLogLine(routed(), { status: 502, requestId: "r", traceparent, now: 1_001 }).level).toBe("error");
+    // An anonymous request: the field is there, null.
+    expect(accessLogLine(newRequestRecord("GET", 0), { status: 200, requestId: "r", traceparent, now: 1 }).consumer).toBeNull();
   });
 
   it("samples successes and keeps every error when asked to", () => {
@@ -57,12 +61,13 @@ describe("request record", () => {
   it("shapes one data point per request", () => {
     expect(dataPoint(routed(), 200, 1_045)).toEqual({
       indexes: ["users"],
-      blobs: ["users", "users", "GET", "2xx", "jwt", "allowed", "routed", "leader"],
+      blobs: ["users", "users", "GET", "2xx", "jwt", "allowed", "routed", "leader", "acme"],
       doubles: [200, 45, 30, 2],
     });
     const unmatched = dataPoint(newRequestRecord("GET", 0), 404, 2);
     expect(unmatched.indexes).toEqual(["-"]);
     expect(unmatched.doubles).toEqual([404, 2, -1, 0]);
+    expect(unmatched.blobs[8]).toBe("-");
   });
 
   it("splits Server-Timing between the gateway and the upstream", () => {

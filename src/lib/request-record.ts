@@ -21,6 +21,8 @@ export interface RequestRecord {
   upstreamStatus: number | null;
   /** The decisions of the policy stages; null where the stage did not apply. */
   auth: "jwt" | "api-key" | "refused" | null;
+  /** Who the caller is once authenticated: the API key's consumer or the JWT's subject; null when anonymous. */
+  consumer: string | null;
   rateLimit: "allowed" | "denied" | "shadow-denied" | "fail-open" | "fail-closed" | null;
   breaker: "routed" | "no-healthy-upstream" | "upstream-overloaded" | null;
   coalesce: "leader" | "follower" | "alone" | "pass" | "bypass" | null;
@@ -45,6 +47,7 @@ export function newRequestRecord(method: string, startedAt: number): RequestReco
     upstreamMs: null,
     upstreamStatus: null,
     auth: null,
+    consumer: null,
     rateLimit: null,
     breaker: null,
     coalesce: null,
@@ -72,6 +75,7 @@ export function accessLogLine(record: RequestRecord, facts: { status: number; re
     path: record.path,
     status: facts.status,
     route: record.routeId,
+    consumer: record.consumer,
     cluster: record.cluster,
     target: record.target,
     attempts: record.attempts,
@@ -100,7 +104,7 @@ export function sampled(status: number, record: RequestRecord, settings: { sampl
 /** The metrics data point: Analytics Engine's shape (indexes, blobs, doubles). */
 export interface RequestDataPoint {
   indexes: [string];
-  /** route, cluster, method, status class, auth, rate limit, breaker, coalesce. */
+  /** route, cluster, method, status class, auth, rate limit, breaker, coalesce, consumer ("-" when anonymous). */
   blobs: string[];
   /** status, duration ms, upstream ms (-1 without an upstream call), attempts. */
   doubles: number[];
@@ -119,6 +123,7 @@ export function dataPoint(record: RequestRecord, status: number, now: number): R
       record.rateLimit ?? "-",
       record.breaker ?? "-",
       record.coalesce ?? "-",
+      record.consumer ?? "-",
     ],
     doubles: [status, now - record.startedAt, record.upstreamMs ?? -1, record.attempts],
   };

@@ -12,7 +12,12 @@ const REDIS: SystemNeed = { tool: "redis-server", why: "the Upstash rate-limit t
 /** What each project's tests run, by project name (vitest.config.ts). */
 const NEEDS_BY_PROJECT: Record<string, SystemNeed[]> = {
   workers: [REDIS],
-  e2e: [REDIS, { tool: "chromium", why: "the status page is tested in a real browser" }],
+  e2e: [
+    REDIS,
+    { tool: "chromium", why: "the status page is tested in a real browser" },
+    { tool: "prometheus", why: "a real Prometheus scrapes the fleet metrics and loads the alert rules" },
+    { tool: "wrk", why: "the load the Prometheus test compares its rate and p99 with" },
+  ],
 };
 
 /**

@@ -13,7 +13,9 @@ interface Metrics {
 }
 
 async function metrics(): Promise<Metrics> {
-  return (await (await gateway("/__gateway/admin/metrics", { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json()) as Metrics;
+  return (await (
+    await gateway("/__gateway/admin/metrics?format=json", { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })
+  ).json()) as Metrics;
 }
 
 /** The access log lines written while `work` runs, as the captured log has them. */
@@ -72,11 +74,11 @@ describe("observability", () => {
     const { dataPoints, isolateCounters } = await metrics();
     const mine = dataPoints.filter((point) => point.indexes[0] === id);
     expect(mine).toHaveLength(4);
-    expect(mine[0]?.blobs).toEqual([id, "origin", "GET", "2xx", "-", "-", "-", "-"]);
+    expect(mine[0]?.blobs).toEqual([id, "origin", "GET", "2xx", "-", "-", "-", "-", "-"]);
     expect(mine[0]?.doubles[0]).toBe(200);
     expect(mine[3]?.blobs[3]).toBe("4xx");
-    expect(isolateCounters[`http_responses_total{route="${id}",class="2xx"}`]).toBe(3);
-    expect(isolateCounters[`http_responses_total{route="${id}",class="4xx"}`]).toBe(1);
+    expect(isolateCounters[`http_requests_total{route="${id}",method="GET",class="2xx"}`]).toBe(3);
+    expect(isolateCounters[`http_requests_total{route="${id}",method="GET",class="4xx"}`]).toBe(1);
   });
 
   it("adds Server-Timing with the gateway's and the upstream's share only when the config enables it", async () => {

@@ -6,7 +6,7 @@
 import * as v from "valibot";
 import type { CompiledAuth } from "../auth/config.ts";
 import { type ConfigIssue, described, headerName, type IssueAt, integer } from "../config/fields.ts";
-import { metricKey } from "../metrics.ts";
+import { type HistogramKeys, histogramKeys, metricKey } from "../metrics.ts";
 import { credentialHeaders } from "./key.ts";
 
 export const coalesceSchema = v.strictObject({
@@ -43,7 +43,7 @@ export const coalesceSchema = v.strictObject({
 
 export type CoalesceConfig = v.InferOutput<typeof coalesceSchema>;
 
-/** Buckets of the followers-per-call histogram (Prometheus style: cumulative, `le` = at most). */
+/** Buckets of the followers-per-call histogram (`le` = at most; kept per bucket, made cumulative by the exposition). */
 export const FOLLOWER_BUCKETS = [0, 1, 4, 16, 64, 256, 1024] as const;
 
 export interface CompiledCoalesce {
@@ -71,7 +71,7 @@ export interface CompiledCoalesce {
     followerTimeouts: string;
     varyMismatches: string;
     /** Followers per call, as a histogram: waiters per upstream call = 1 + sum / count. */
-    followers: { buckets: ReadonlyArray<readonly [le: number, key: string]>; inf: string; sum: string; count: string };
+    followers: HistogramKeys;
     /** Bytes held in shared answers being buffered now, and the most at once. */
     bufferedBytes: string;
     bufferedBytesPeak: string;
@@ -114,12 +114,7 @@ export function compileCoalesce(coalesce: CoalesceConfig, auth: CompiledAuth | n
       },
       followerTimeouts: key("coalesce_follower_timeouts_total"),
       varyMismatches: key("coalesce_vary_mismatches_total"),
-      followers: {
-        buckets: FOLLOWER_BUCKETS.map((le) => [le, key("coalesce_followers_per_call_bucket", { le: String(le) })] as const),
-        inf: key("coalesce_followers_per_call_bucket", { le: "+Inf" }),
-        sum: key("coalesce_followers_per_call_sum"),
-        count: key("coalesce_followers_per_call_count"),
-      },
+      followers: histogramKeys("coalesce_followers_per_call", { route: routeId }, FOLLOWER_BUCKETS),
       bufferedBytes: key("coalesce_buffered_bytes"),
       bufferedBytesPeak: key("coalesce_buffered_bytes_peak"),
     },

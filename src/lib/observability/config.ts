@@ -1,10 +1,13 @@
 /**
- * The config's `observability` block: access-log sampling and Server-Timing. The schema, the
- * compiled form and the compile step, and the per-route response counter keys.
+ * The config's `observability` block: access-log sampling, Server-Timing and the metrics'
+ * consumer dimension (compiled into each route's metrics: lib/observability/route-metrics.ts). The
+ * schema, the compiled form and the compile step.
  */
 import * as v from "valibot";
 import { described, fraction } from "../config/fields.ts";
-import { metricKey } from "../metrics.ts";
+
+/** The most consumers `observability.metrics.consumers` may name: each adds six series per route. */
+export const MAX_METRIC_CONSUMERS = 100;
 
 export const observabilitySchema = v.strictObject({
   accessLog: v.optional(
@@ -30,6 +33,29 @@ export const observabilitySchema = v.strictObject({
     ),
     false,
   ),
+  metrics: v.optional(
+    described(
+      v.strictObject({
+        consumers: v.optional(
+          described(
+            v.pipe(
+              v.array(
+                v.pipe(
+                  v.string("must be a string"),
+                  v.minLength(1, "must not be empty"),
+                  v.maxLength(200, "must be at most 200 characters"),
+                ),
+              ),
+              v.maxLength(MAX_METRIC_CONSUMERS, `must name at most ${MAX_METRIC_CONSUMERS} consumers`),
+            ),
+            'Consumers (API-key consumer names or JWT subjects) counted under their own `consumer` label in http_consumer_requests_total; every other authenticated caller counts as "other", an anonymous one as "-". Unset or empty: no per-consumer series (the label stays bounded by this list).',
+          ),
+        ),
+      }),
+      "The fleet-wide metrics served at /__gateway/admin/metrics.",
+    ),
+    {},
+  ),
 });
 
 export type ObservabilityConfig = v.InferOutput<typeof observabilitySchema>;
@@ -45,9 +71,4 @@ export function compileObservability(observability: ObservabilityConfig): Compil
     accessLog: { sampleRate: observability.accessLog.sampleRate, errors: observability.accessLog.errors },
     serverTiming: observability.serverTiming,
   };
-}
-
-/** Response counter keys by status class for `route` ("-": requests no route matched). */
-export function responseCounterKeys(route: string): readonly string[] {
-  return [0, 1, 2, 3, 4, 5].map((n) => metricKey("http_responses_total", { route, class: `${n}xx` }));
 }

@@ -87,7 +87,7 @@ export async function statusPage(c: Context<AppEnv>): Promise<Response> {
   const shared = await Promise.all(clusters.map((cluster) => sharedStates(c, cluster)));
 
   const routeRows = (config?.routes ?? []).map((route) => {
-    const count = (cls: string) => sumCounters(counters, "http_responses_total", { route: route.id, class: cls });
+    const count = (cls: string) => sumCounters(counters, "http_requests_total", { route: route.id, class: cls });
     const limited = sumCounters(counters, "rate_limit_decisions_total", { route: route.id, outcome: "denied" });
     return html`<tr>
       <td><code>${route.id}</code></td>
@@ -119,7 +119,7 @@ export async function statusPage(c: Context<AppEnv>): Promise<Response> {
     });
   });
 
-  const gatewayErrors = sumCounters(counters, "http_responses_total", { class: "5xx" });
+  const gatewayErrors = sumCounters(counters, "http_requests_total", { class: "5xx" });
   const limitedTotal = sumCounters(counters, "rate_limit_decisions_total", { outcome: "denied" });
   const page = html`<!doctype html>
 <html lang="en">

@@ -8,16 +8,52 @@ import { gatewaySettings } from "../../env.ts";
 import { GatewayError } from "../../errors.ts";
 import type { TargetStatus } from "../../lib/breaker/state.ts";
 import { counterSnapshot } from "../../lib/metrics.ts";
+import { PROMETHEUS_CONTENT_TYPE, prometheusText } from "../../lib/prometheus.ts";
 import { withTimeout } from "../../lib/timeout.ts";
+import { fleetTotals, metricsReporter } from "../../services/metrics/reporter.ts";
 import { localDataPoints } from "../../services/metrics/sink.ts";
 import type { AppEnv } from "../../variables.ts";
 
-/** GET /__gateway/admin/metrics: this isolate's counters and its latest per-request data points. */
-export function metrics(c: Context<AppEnv>): Response {
-  return c.json({ isolateCounters: counterSnapshot(), dataPoints: localDataPoints.recent() }, 200, {
-    "cache-control": "no-store",
-    "x-request-id": c.get("requestId"),
-  });
+/** How long the metrics read waits for each aggregator shard. */
+const SHARD_READ_TIMEOUT_MS = 3_000;
+
+/** JSON by `?format=json` or an Accept that prefers application/json; the Prometheus text format otherwise. */
+function wantsJson(c: Context<AppEnv>): boolean {
+  const format = c.req.query("format");
+  if (format !== undefined) {
+    if (format === "json") return true;
+    if (format === "prometheus" || format === "text") return false;
+    throw new GatewayError("bad-request", "format must be json or prometheus.");
+  }
+  const accept = c.req.header("accept") ?? "";
+  return /\bapplication\/json\b/i.test(accept) && !/\btext\/plain\b/i.test(accept);
+}
+
+/**
+ * GET /__gateway/admin/metrics: the fleet's counters and histograms (the sum of every aggregator
+ * shard, this isolate's latest counts reported first), in the Prometheus text format, or as JSON
+ * with this isolate's own counters and latest data points beside them. Without the
+ * METRICS_AGGREGATOR binding the totals are this isolate's alone, and the answer says so.
+ */
+export async function metrics(c: Context<AppEnv>): Promise<Response> {
+  const json = wantsJson(c);
+  const namespace = c.env.METRICS_AGGREGATOR;
+  let scope: "fleet" | "isolate" = "isolate";
+  let totals: Record<string, number>;
+  if (namespace === undefined) totals = counterSnapshot();
+  else {
+    await metricsReporter.flush(namespace);
+    try {
+      totals = await fleetTotals(namespace, SHARD_READ_TIMEOUT_MS);
+    } catch {
+      throw new GatewayError("metrics-unavailable", "A metrics shard did not answer; try again.", { "retry-after": "1" });
+    }
+    scope = "fleet";
+  }
+  const headers = { "cache-control": "no-store", "x-request-id": c.get("requestId"), "x-edgegate-metrics-scope": scope };
+  if (json)
+    return c.json({ scope, counters: totals, isolateCounters: counterSnapshot(), dataPoints: localDataPoints.recent() }, 200, headers);
+  return c.body(prometheusText(totals), 200, { ...headers, "content-type": PROMETHEUS_CONTENT_TYPE });
 }
 
 /**

@@ -13,6 +13,7 @@ import { GatewayError } from "../../errors.ts";
 import type { CompiledBreaker } from "../../lib/breaker/config.ts";
 import { LATENCY_BUCKETS, latencyBucket, sparseOf } from "../../lib/breaker/latency.ts";
 import { type BreakerView, ClusterBreakerState, type OutcomeReport, type ProbeResult } from "../../lib/breaker/state.ts";
+import { transitionKey } from "../../lib/breaker/transitions.ts";
 import type { CompiledCluster } from "../../lib/cluster/config.ts";
 import { log } from "../../lib/log.ts";
 import { count, metricKey } from "../../lib/metrics.ts";
@@ -333,7 +334,7 @@ export class ClusterTracker {
     }
     try {
       const stub = namespace.get(namespace.idFromName(this.name));
-      const message: BreakerReport = { ...report, settings, members: [...this.#keys] };
+      const message: BreakerReport = { ...report, settings, members: [...this.#keys], cluster: this.name };
       const view = await withTimeout(stub.report(message), settings.objectTimeoutMs, () => new TimeoutError());
       count(this.#metrics.reportOk);
       if (this.#mode !== "object") {
@@ -379,6 +380,8 @@ export class ClusterTracker {
     for (const target of this.#members) {
       const seen = view.targets[target.key];
       const state = seen === undefined ? CLOSED : STATE_CODES[seen.state];
+      // Judging alone, this isolate decides transitions itself; otherwise the object counted them.
+      if (state !== target.state && this.#mode !== "object") count(transitionKey(this.name, STATE_NAMES[state as 0 | 1 | 2]));
       target.state = state;
       target.retryAt = seen?.retryAt ?? 0;
       if (state !== HALF_OPEN) target.leases.length = 0;

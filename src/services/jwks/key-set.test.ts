@@ -1,6 +1,7 @@
 import { exportJWK, generateKeyPair, type JWK } from "jose";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { JwksSettings } from "../../lib/auth/config.ts";
+import { counterSnapshot } from "../../lib/metrics.ts";
 import { type JwksSource, RemoteKeySet } from "./key-set.ts";
 
 const settings: JwksSettings = { cacheMaxAgeMs: 600_000, cooldownMs: 30_000, maxStaleMs: 3_600_000, timeoutMs: 1_000 };
@@ -88,13 +89,17 @@ describe("RemoteKeySet", () => {
 
   it("keeps serving the last good keys when refreshes fail, until maxStale runs out", async () => {
     const { source, lookup, advance, settle, logs } = setup();
+    const fetches = (outcome: string) => counterSnapshot()[`jwks_fetches_total{outcome="${outcome}"}`] ?? 0;
+    const [okBefore, failedBefore] = [fetches("ok"), fetches("failed")];
     await lookup("a");
+    expect(fetches("ok")).toBe(okBefore + 1);
     source.document = new Error("connection refused");
     advance(settings.cacheMaxAgeMs + 1);
     expect((await lookup("a")).kind).toBe("key"); // stale: served, refresh in the background
     await settle();
     expect(source.fetches).toBe(2);
     expect(logs.some((e) => e.event === "jwks.fetch_failed" && e.servingStale === true)).toBe(true);
+    expect(fetches("failed")).toBe(failedBefore + 1);
     advance(settings.maxStaleMs);
     expect(await lookup("a")).toEqual({ kind: "unavailable" });
   });

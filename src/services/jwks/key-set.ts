@@ -13,6 +13,7 @@
 import { importJWK } from "jose";
 import type { JwksSettings } from "../../lib/auth/config.ts";
 import { type LogLine, log as writeLog } from "../../lib/log.ts";
+import { count, metricKey } from "../../lib/metrics.ts";
 import { withTimeout } from "../../lib/timeout.ts";
 import { keyFitsAlgorithm, type PublicJwk, parseJwks } from "./document.ts";
 
@@ -39,6 +40,10 @@ export type KeyLookup =
 
 type WaitUntil = (promise: Promise<unknown>) => void;
 type Log = (line: LogLine) => void;
+
+/** Fetches from identity providers by outcome (a failed one is unreachable, or answered no usable JWKS). */
+const FETCHES_OK = metricKey("jwks_fetches_total", { outcome: "ok" });
+const FETCHES_FAILED = metricKey("jwks_fetches_total", { outcome: "failed" });
 
 /** Extra time a waiter gives a shared fetch beyond its own timeout before giving up on it. */
 const WAITER_GRACE_MS = 250;
@@ -181,11 +186,13 @@ export class RemoteKeySet {
       return;
     }
     this.#install(parsed.keys, startedAt);
+    count(FETCHES_OK);
     this.#log({ level: "info", event: "jwks.refreshed", uri: this.uri, keys: parsed.keys.length });
     await this.#source.writeShared(this.uri, text, startedAt, settings.cacheMaxAgeMs).catch(() => undefined);
   }
 
   #failed(reason: string): void {
+    count(FETCHES_FAILED);
     // Keys already held stay in use until they are older than cacheMaxAge + maxStale.
     this.#log({ level: "error", event: "jwks.fetch_failed", uri: this.uri, reason, servingStale: this.#entries !== undefined });
   }

@@ -101,5 +101,6 @@ export const authenticate = createMiddleware<AppEnv>(async function authenticate
   }
   c.set("identity", identity);
   record.auth = identity.method;
+  record.consumer = identity.subject;
   await next();
 });

@@ -26,7 +26,7 @@ import { credentialDigest, credentialMaterial, requestKey } from "../../lib/coal
 import type { CoalesceOutcome } from "../../lib/coalesce/outcome.ts";
 import { answerShapingField, matchesVary, unshareableReason, type VaryValues, varyNames, varyValues } from "../../lib/coalesce/response.ts";
 import type { HeaderPairs } from "../../lib/headers.ts";
-import { count, countMax } from "../../lib/metrics.ts";
+import { count, countMax, observe } from "../../lib/metrics.ts";
 import { withTimeout } from "../../lib/timeout.ts";
 import { upstreamHeadersFor } from "../../lib/upstream-headers.ts";
 import type { CoalesceState } from "../../runtime/isolate-runtime.ts";
@@ -75,14 +75,6 @@ async function coalesceKey(c: CoalesceContext, policy: CompiledCoalesce, upstrea
 function sharedResponse(outcome: Extract<CoalesceOutcome, { kind: "shared" }>, requestId: string): Response {
   const headers: HeaderPairs = [...outcome.headers, ["x-request-id", requestId]];
   return new Response(outcome.body, { status: outcome.status, statusText: outcome.statusText, headers });
-}
-
-function observeFollowers(policy: CompiledCoalesce, followers: number): void {
-  const m = policy.metrics.followers;
-  for (const [le, key] of m.buckets) if (followers <= le) count(key);
-  count(m.inf);
-  count(m.sum, followers);
-  count(m.count);
 }
 
 interface LeaderResult {
@@ -196,7 +188,7 @@ async function lead(
     .finally(() => {
       const followers = state.flights.land(key, flight, result.outcome);
       count(policy.metrics.call[result.label]);
-      observeFollowers(policy, followers);
+      observe(policy.metrics.followers, followers);
     });
   // The followers depend on this call: it must finish even if the leader's own client goes away.
   c.executionCtx.waitUntil(call.catch(() => {}));

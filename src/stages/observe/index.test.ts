@@ -100,7 +100,8 @@ describe("observe stage", () => {
   it("writes one metrics data point per request and counts the response by route and status class", async () => {
     const routed = observedRoute({});
     const { bindings, points } = metricsEnv();
-    const counter = routed.route.responseCounters[2] as string;
+    // GET (method index 0), 2xx.
+    const counter = routed.route.metrics.requests[0]?.[2] as string;
     const before = counterSnapshot()[counter] ?? 0;
     await send(observedApp(routed), "/", {}, bindings);
     expect(points).toHaveLength(1);

@@ -1,19 +1,20 @@
 /**
  * Stage 0, around everything else: opens the request's record, which later stages fill in, and
  * once the response is ready turns it into what operators see: the access log line (sampled, every
- * error kept), one metrics data point, per-route response counters, and Server-Timing when the
- * config asks for it.
+ * error kept), one metrics data point, the route's request counters and duration histograms, and
+ * Server-Timing when the config asks for it. Every few seconds it also starts the isolate's metrics
+ * report in the background (services/metrics/reporter.ts).
  */
 import { createMiddleware } from "hono/factory";
 import { log } from "../../lib/log.ts";
-import { count } from "../../lib/metrics.ts";
-import { responseCounterKeys } from "../../lib/observability/config.ts";
+import { countRequest, routeMetrics } from "../../lib/observability/route-metrics.ts";
 import { accessLogLine, dataPoint, newRequestRecord, sampled, serverTiming } from "../../lib/request-record.ts";
+import { metricsReporter } from "../../services/metrics/reporter.ts";
 import { metricsSink } from "../../services/metrics/sink.ts";
 import type { AppEnv } from "../../variables.ts";
 
 /** Counters of requests no route matched (404s, 405s, bad paths, the gateway's own endpoints). */
-const UNROUTED = responseCounterKeys("-");
+const UNROUTED = routeMetrics("-", null);
 
 export const observe = createMiddleware<AppEnv>(async function observe(c, next) {
   const record = newRequestRecord(c.req.method, Date.now());
@@ -23,9 +24,9 @@ export const observe = createMiddleware<AppEnv>(async function observe(c, next) 
   const response = c.res;
   const status = response.status;
   const now = Date.now();
-  const counters = record.routeId !== null ? c.get("route").responseCounters : UNROUTED;
-  count(counters[Math.floor(status / 100)] ?? (counters[0] as string));
+  countRequest(record.routeId !== null ? c.get("route").metrics : UNROUTED, record, status, now - record.startedAt);
   metricsSink(c.env.METRICS).write(dataPoint(record, status, now));
+  metricsReporter.maybeReport(now, c.env.METRICS_AGGREGATOR, (work) => c.executionCtx.waitUntil(work));
 
   const settings = c.get("observability");
   if (settings === undefined) return;

@@ -14,6 +14,7 @@ import { createMiddleware } from "hono/factory";
 import { answerError, GatewayError } from "../../errors.ts";
 import type { HeaderPairs } from "../../lib/headers.ts";
 import { log } from "../../lib/log.ts";
+import { count, metricKey } from "../../lib/metrics.ts";
 import { failureFields, PolicyFailure } from "../../lib/policies/custom.ts";
 import type { CompiledPolicy, InboundOutcome, OutboundOutcome, PolicyRequest } from "../../lib/policies/types.ts";
 import type { RequestRecord } from "../../lib/request-record.ts";
@@ -34,9 +35,24 @@ function policyRequest(c: PolicyContext): PolicyRequest {
   };
 }
 
+/**
+ * `policy_decisions_total{route,policy,decision}` keys, rendered on first use. Module scope is safe:
+ * routes and policy names come from the config and decisions are the policies' own words (a closed
+ * set per policy kind), so the map is bounded by the config like the counters themselves.
+ */
+const decisionKeys = new Map<string, string>();
+
 function decided(record: RequestRecord, policy: CompiledPolicy, decision: string): void {
   if (record.policies === null) record.policies = [];
   record.policies.push([policy.name, decision]);
+  const route = record.routeId ?? "-";
+  const id = `${route}\n${policy.name}\n${decision}`;
+  let key = decisionKeys.get(id);
+  if (key === undefined) {
+    key = metricKey("policy_decisions_total", { route, policy: policy.name, decision });
+    decisionKeys.set(id, key);
+  }
+  count(key);
 }
 
 /** A user policy's failure as the client's answer: a problem of its own type, the details in the log only. */

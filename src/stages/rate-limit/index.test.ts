@@ -112,6 +112,14 @@ describe("rate-limit stage", () => {
 
   it("fails closed with 503 or open as the policy says when its backend is missing", async () => {
     const unbound: Bindings = { CONFIG: env.CONFIG };
+    const decisions = (policy: string, outcome: string) =>
+      Object.entries(counterSnapshot())
+        .filter(
+          ([key]) =>
+            key.startsWith("rate_limit_decisions_total{") && key.includes(`policy="${policy}"`) && key.includes(`outcome="${outcome}"`),
+        )
+        .reduce((n, [, value]) => n + value, 0);
+    const [closedBefore, openBefore] = [decisions("strict", "fail_closed"), decisions("lenient", "fail_open")];
     const closed = limitedApp([{ id: "strict", limit: 5, windowSec: 60, onFailure: "closed" }]);
     const logged = await linesDuring("rate_limit.fail_closed", async () => {
       const response = await send(closed.app, "/", {}, unbound);
@@ -125,5 +133,7 @@ describe("rate-limit stage", () => {
     expect((await send(open.app, "/", {}, unbound)).status).toBe(200);
     expect(open.later.calls).toBe(1);
     expect(open.records[0]?.rateLimit).toBe("fail-open");
+    expect(decisions("strict", "fail_closed")).toBe(closedBefore + 1);
+    expect(decisions("lenient", "fail_open")).toBe(openBefore + 1);
   });
 });
