@@ -3,6 +3,7 @@ import type { TestProject } from "vitest/node";
 import { startLocalUpstash } from "../scripts/lib/local-upstash.ts";
 import { startJwksServer } from "./harness/jwks-server.ts";
 import { closedPort, startOrigin } from "./harness/origin.ts";
+import { startOtlpReceiver } from "./harness/otlp-receiver.ts";
 import { ensureTestRunPackages } from "./harness/system-packages.ts";
 import { startWsOrigin } from "./harness/ws-origin.ts";
 
@@ -28,6 +29,8 @@ export default async function setup(project: TestProject) {
     stops.push(() => stop(jwks.server));
     const wsOrigin = await startWsOrigin();
     stops.push(() => stop(wsOrigin.server));
+    const otlp = await startOtlpReceiver();
+    stops.push(() => stop(otlp.server));
     // Port and token were chosen by vitest.config.ts, which gave them to the Worker's bindings.
     const upstash = await startLocalUpstash({
       port: Number(process.env.EDGEGATE_TEST_UPSTASH_PORT),
@@ -39,6 +42,7 @@ export default async function setup(project: TestProject) {
     project.provide("closedPort", await closedPort());
     project.provide("jwksPort", jwks.port);
     project.provide("wsOriginPort", wsOrigin.port);
+    project.provide("otlpPort", otlp.port);
     project.provide("upstashUrl", upstash.url);
   } catch (error) {
     await stopAll();

@@ -6,6 +6,8 @@ declare module "vitest" {
     jwksPort: number;
     /** The WebSocket origin (test/harness/ws-origin.ts). */
     wsOriginPort: number;
+    /** The OTLP/HTTP traces receiver (test/harness/otlp-receiver.ts). */
+    otlpPort: number;
     /** The local Upstash REST endpoint; `/__control/redis/{stop,start}` steers its Redis. */
     upstashUrl: string;
     /** End-to-end tests: the gateway bundle served by workerd, and its admin token. */

@@ -31,6 +31,7 @@ import { rateLimitIssues, rateLimitsSchema } from "../lib/rate-limit/config.ts";
 import { retrySchema } from "../lib/retry/config.ts";
 import { matchSchema, rewriteIssues, rewriteSchema } from "../lib/routing/config.ts";
 import { splitIssues, splitSchema } from "../lib/split/config.ts";
+import { tracingIssues } from "../lib/tracing/config.ts";
 import { websocketIssues, websocketSchema } from "../lib/websocket/config.ts";
 
 function createSchema(options: ConfigValidationOptions) {
@@ -111,7 +112,7 @@ function createSchema(options: ConfigValidationOptions) {
             "The JSON Schema of this document, for editors (schema/edgegate.schema.json); ignored by the gateway.",
           ),
         ),
-        observability: v.optional(described(observabilitySchema, "Access-log sampling and Server-Timing."), {}),
+        observability: v.optional(described(observabilitySchema(options), "Access-log sampling, Server-Timing, metrics and tracing."), {}),
         clusters: described(
           v.record(
             v.pipe(v.string(), v.regex(NAME, `cluster names ${NAME_RULE}`)),
@@ -187,6 +188,7 @@ function crossFieldIssues(config: GatewayConfig, options: ConfigValidationOption
   const issues: ConfigIssue[] = [];
   const deployment = options.deployment;
   policyInstanceIssues(config.policies, deployment, issues);
+  tracingIssues(config.observability.tracing, deployment, issues);
   if (config.defaultPolicies) policyListIssues(config.defaultPolicies, config.policies, deployment, "defaultPolicies", issues);
   for (const [name, cluster] of Object.entries(config.clusters)) {
     if (cluster.breaker !== undefined)

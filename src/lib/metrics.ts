@@ -143,6 +143,15 @@ export const FAMILIES: Readonly<Record<string, { type: MetricType; help: string;
     help: "JWKS fetches from identity providers, by outcome (failed: unreachable or no usable key set).",
   },
   policy_decisions_total: { type: "counter", help: "Policy decisions, by route, policy and decision." },
+  tracing_spans_exported_total: { type: "counter", help: "Spans the collector accepted." },
+  tracing_export_failures_total: {
+    type: "counter",
+    help: "Span exports that failed (collector unreachable, slow, refusing, or a secret header missing); their spans are dropped.",
+  },
+  tracing_spans_dropped_total: {
+    type: "counter",
+    help: "Spans dropped without an export attempt: the isolate's buffer was full while an export was pending.",
+  },
   metrics_reports_total: { type: "counter", help: "Metric reports an isolate sent to the aggregator objects, by outcome." },
 };
 

@@ -3,6 +3,7 @@
  * turned into the access log line, the metrics data point and Server-Timing at the end. Pure data
  * and the functions that shape it; the observe stage does the writing.
  */
+import type { TraceRecord } from "./tracing/spans.ts";
 
 export interface RequestRecord {
   /** Epoch ms when the gateway got the request. */
@@ -33,6 +34,8 @@ export interface RequestRecord {
   policies: Array<[policy: string, decision: string]> | null;
   /** A WebSocket handshake's outcome: joined to the target, or refused by it; null for other requests. */
   websocket: "upgraded" | "refused" | null;
+  /** The request's trace and its upstream calls, kept only when tracing is on; null otherwise. */
+  trace: TraceRecord | null;
 }
 
 export function newRequestRecord(method: string, startedAt: number): RequestRecord {
@@ -55,6 +58,7 @@ export function newRequestRecord(method: string, startedAt: number): RequestReco
     idempotency: null,
     policies: null,
     websocket: null,
+    trace: null,
   };
 }
 

@@ -29,14 +29,25 @@ export interface TraceContext {
   tracestate: string | null;
 }
 
+/** A traceparent's fields when it is valid (spec section 3.2), else null. */
+export function parseTraceparent(traceparent: string): { traceId: string; parentId: string; flags: string } | null {
+  const parsed = TRACEPARENT.exec(traceparent.trim());
+  if (!parsed) return null;
+  const [, version, traceId, parentId, flags, rest] = parsed as unknown as [string, string, string, string, string, string | undefined];
+  const valid = version !== "ff" && !(version === "00" && rest !== undefined) && !/^0+$/.test(traceId) && !/^0+$/.test(parentId);
+  return valid ? { traceId, parentId, flags } : null;
+}
+
+/** A fresh span id: 16 hex digits, never all zeros (spec section 3.2.2.4). */
+export function newSpanId(): string {
+  const id = randomSpanId();
+  return id === "0000000000000000" ? newSpanId() : id;
+}
+
 /** Continues the caller's trace when its traceparent is valid, otherwise starts a new one. */
 export function traceContextFrom(traceparent: string | null, tracestate: string | null): TraceContext {
   const spanId = randomSpanId();
-  const parsed = traceparent === null ? null : TRACEPARENT.exec(traceparent.trim());
-  if (parsed) {
-    const [, version, traceId, parentId, flags, rest] = parsed as unknown as [string, string, string, string, string, string | undefined];
-    const valid = version !== "ff" && !(version === "00" && rest !== undefined) && !/^0+$/.test(traceId) && !/^0+$/.test(parentId);
-    if (valid) return { traceparent: `00-${traceId}-${spanId}-${flags}`, tracestate };
-  }
+  const caller = traceparent === null ? null : parseTraceparent(traceparent);
+  if (caller !== null) return { traceparent: `00-${caller.traceId}-${spanId}-${caller.flags}`, tracestate };
   return { traceparent: `00-${randomSpanId()}${randomSpanId()}-${spanId}-01`, tracestate: null };
 }

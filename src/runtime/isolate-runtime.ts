@@ -15,6 +15,7 @@ import type { Bindings } from "../env.ts";
 import type { CompiledJwtProvider } from "../lib/auth/config.ts";
 import { type Balancer, LeastInFlight, WeightedRoundRobin } from "../lib/balancer.ts";
 import type { CompiledCache } from "../lib/cache/config.ts";
+import { CopyMemory } from "../lib/cache/memory.ts";
 import type { CompiledCluster } from "../lib/cluster/config.ts";
 import { FlightTable } from "../lib/coalesce/flights.ts";
 import type { CoalesceOutcome } from "../lib/coalesce/outcome.ts";
@@ -69,12 +70,17 @@ export interface CoalesceState {
 
 /**
  * A caching route's misses in flight (N concurrent misses for one key make one upstream call,
- * whether or not the route also coalesces), and the isolate's purge rules (one ledger for all routes).
+ * whether or not the route also coalesces), the isolate's purge rules (one ledger for all routes)
+ * and the copies it holds in memory (one tier for all routes).
  */
 export interface CacheState {
   flights: FlightTable<CoalesceOutcome>;
   purges: PurgeLedger;
+  memory: CopyMemory;
 }
+
+/** Bytes of stored copies an isolate holds in memory, in front of the Cache API (of the isolate's 128 MB). */
+export const ISOLATE_CACHE_BYTES = 16 * 1024 * 1024;
 
 /** A token that passed verification, remembered until its exp (never longer). */
 export interface VerifiedToken {
@@ -164,6 +170,8 @@ export class IsolateRuntime {
   readonly #cacheFlights = new KeyedPool<FlightTable<CoalesceOutcome>>();
   /** Per deployment, not per config version: purges are kept in KV beside the config, not in it. */
   readonly cachePurges: PurgeLedger;
+  /** Per isolate, not per config version: a copy's key names its route's cache settings. */
+  readonly cacheMemory = new CopyMemory(ISOLATE_CACHE_BYTES);
   /** By JWKS URI alone: keys outlive config versions, so a publish never makes an isolate refetch a JWKS it still uses. */
   readonly #keySets = new KeyedPool<RemoteKeySet>();
   readonly #tokenCaches = new KeyedPool<ExpiringLru<string, VerifiedToken>>();
@@ -208,6 +216,7 @@ export class IsolateRuntime {
     const cacheState = (cache: CompiledCache): CacheState => ({
       flights: cacheFlights.take(cache.stateKey, () => new FlightTable(cache.maxWaiters)),
       purges: this.cachePurges,
+      memory: this.cacheMemory,
     });
     const keySets = this.#keySets.handOver();
     const tokenCaches = this.#tokenCaches.handOver();

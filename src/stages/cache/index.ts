@@ -23,6 +23,7 @@ import { gatewaySettings } from "../../env.ts";
 import { GatewayError, type ProblemCode } from "../../errors.ts";
 import { bufferResponse } from "../../lib/buffer.ts";
 import type { CompiledCache } from "../../lib/cache/config.ts";
+import type { CopyMemory, KeptCopy } from "../../lib/cache/memory.ts";
 import {
   ageSec,
   cacheStatus,
@@ -115,17 +116,30 @@ async function purgeRules(c: CacheContext, state: CacheState): Promise<readonly 
   return state.purges.current(c.env.CONFIG, refreshMs, waitUntil);
 }
 
-/** The stored copy for `key`, unless none is there, it is unreadable, or a purge dropped it. */
-async function lookUp(key: string, routeId: string, rules: readonly PurgeRule[]): Promise<Copy | null> {
+/** A Response of its own around a copy the isolate holds. */
+function keptResponse(kept: KeptCopy): Response {
+  return new Response(kept.body, { status: kept.status, statusText: kept.statusText, headers: kept.headers });
+}
+
+/**
+ * The stored copy for `key`, unless none is there, it is unreadable, or a purge dropped it: from
+ * the isolate's memory when it holds it, else from the location's cache.
+ */
+async function lookUp(key: string, routeId: string, rules: readonly PurgeRule[], memory: CopyMemory, now: number): Promise<Copy | null> {
+  const kept = memory.get(key, now);
   let response: Response | undefined;
-  try {
-    response = await caches.default.match(key);
-  } catch {
-    return null;
+  if (kept !== undefined) response = keptResponse(kept);
+  else {
+    try {
+      response = await caches.default.match(key);
+    } catch {
+      return null;
+    }
+    if (response === undefined) return null;
   }
-  if (response === undefined) return null;
   const record = decodeEntryRecord(response.headers.get(ENTRY_RECORD_HEADER));
   if (record === null || rules.some((rule) => purges(rule, { routeId, path: record.path, tags: record.tags, storedAt: record.storedAt }))) {
+    if (kept !== undefined) memory.delete(key);
     discard(response);
     return null;
   }
@@ -215,7 +229,14 @@ interface Filled {
  * Judges the answer the chain left on `ctx` (after its upstream call, started at `startedAt`),
  * stores it when it may be, and says what the callers waiting on it get.
  */
-async function fill(ctx: CacheContext, policy: CompiledCache, key: string, startedAt: number, path: string): Promise<Filled> {
+async function fill(
+  ctx: CacheContext,
+  policy: CompiledCache,
+  memory: CopyMemory,
+  key: string,
+  startedAt: number,
+  path: string,
+): Promise<Filled> {
   const error = ctx.error;
   if (error instanceof GatewayError) {
     return {
@@ -266,8 +287,10 @@ async function fill(ctx: CacheContext, policy: CompiledCache, key: string, start
     vary: response.headers.get("vary"),
   };
   const stored = storedCopy(outcome, record);
+  // The isolate keeps it too, for as long as the location's cache may: its next hit costs no lookup.
+  memory.set(key, stored, startedAt + (record.ttlSec + Math.max(record.swrSec, record.sieSec)) * 1000);
   ctx.executionCtx.waitUntil(
-    caches.default.put(key, stored).then(
+    caches.default.put(key, keptResponse(stored)).then(
       () => count(policy.metrics.stored),
       () => count(policy.metrics.notStored),
     ),
@@ -280,14 +303,16 @@ async function fill(ctx: CacheContext, policy: CompiledCache, key: string, start
  * copy's whole lifetime, so the location drops it then) and without its Vary (the key already
  * holds what the answer varies on); both kept in the record and given back to clients.
  */
-function storedCopy(outcome: Shared, record: EntryRecord): Response {
-  const headers = new Headers();
-  for (const [name, value] of outcome.headers) {
-    if (name !== "cache-control" && name !== "vary" && name !== "age" && name !== "cache-status") headers.append(name, value);
+function storedCopy(outcome: Shared, record: EntryRecord): KeptCopy {
+  const headers: HeaderPairs = [];
+  for (const pair of outcome.headers) {
+    const name = pair[0];
+    if (name !== "cache-control" && name !== "vary" && name !== "age" && name !== "cache-status" && name !== ENTRY_RECORD_HEADER)
+      headers.push(pair);
   }
-  headers.set("cache-control", `public, max-age=${record.ttlSec + Math.max(record.swrSec, record.sieSec)}`);
-  headers.set(ENTRY_RECORD_HEADER, encodeEntryRecord(record));
-  return new Response(outcome.body, { status: outcome.status, statusText: outcome.statusText, headers });
+  headers.push(["cache-control", `public, max-age=${record.ttlSec + Math.max(record.swrSec, record.sieSec)}`]);
+  headers.push([ENTRY_RECORD_HEADER, encodeEntryRecord(record)]);
+  return { status: outcome.status, statusText: outcome.statusText, headers, body: outcome.body };
 }
 
 /** A Response of this request's own around the shared answer. */
@@ -316,7 +341,7 @@ async function lead(
     c.set("responseReadInWorker", true);
     c.set("wantsUpstreamHeaders", true);
     await next();
-    result = await fill(c, policy, key, startedAt, pathAndQuery(c));
+    result = await fill(c, policy, state.memory, key, startedAt, pathAndQuery(c));
   })().finally(() => state.flights.land(key, flight, result.outcome));
   // The waiters depend on this call: it must finish even if the leader's own client goes away.
   c.executionCtx.waitUntil(call.catch(() => {}));
@@ -378,7 +403,7 @@ function refreshLater(c: CacheContext, upstream: StageChain, policy: CompiledCac
   const work = (async () => {
     const startedAt = Date.now();
     await upstream(ctx, async () => {});
-    const filled = await fill(ctx, policy, key, startedAt, path);
+    const filled = await fill(ctx, policy, state.memory, key, startedAt, path);
     outcome = filled.outcome;
     if (filled.outcome.kind !== "shared") await ctx.res.body?.cancel();
   })()
@@ -407,7 +432,7 @@ export function cache(upstream: (route: CompiledRoute) => StageChain) {
     const state = c.get("routeRuntime").cache as CacheState;
     const [key, rules] = await Promise.all([cacheKey(c, policy), purgeRules(c, state)]);
     // Without the purge rules, no stored copy can be trusted: the upstream answers.
-    const copy = rules === null ? null : await lookUp(key, c.get("route").id, rules);
+    const copy = rules === null ? null : await lookUp(key, c.get("route").id, rules, state.memory, Date.now());
     const now = Date.now();
     const use = copy === null ? "expired" : freshness(copy.record, now);
     if (copy !== null && (use === "fresh" || use === "stale-while-revalidate")) {

@@ -11,6 +11,7 @@ import { withoutQueryParam } from "../../lib/credentials.ts";
 import { downstreamResponse } from "../../lib/headers.ts";
 import type { RetryBudget } from "../../lib/retry/budget.ts";
 import type { CompiledRetry, RetryOn } from "../../lib/retry/config.ts";
+import { type AttemptSpan, attemptSpan, attemptTraceparent, type TraceRecord, traceRecordFor } from "../../lib/tracing/spans.ts";
 import { upstreamHeadersFor } from "../../lib/upstream-headers.ts";
 import type { ClusterRuntime } from "../../runtime/isolate-runtime.ts";
 import { type ClusterHealth, unavailableError } from "../../services/breaker/cluster-health.ts";
@@ -145,12 +146,18 @@ export const proxy = createMiddleware<AppEnv>(async (c) => {
   const query = auth?.stripQueryParam ? withoutQueryParam(queryOf(url), auth.stripQueryParam) : queryOf(url);
   const pathAndQuery = route.upstreamPath(c.get("normalizedPath"), c.get("routeParams")) + query;
   const method = request.method;
+  const record = c.get("record");
+  // Tracing notes each upstream call; without it the loop below pays one null check per attempt.
+  const tracing = c.get("observability")?.tracing ?? null;
+  const trace: TraceRecord | null =
+    tracing === null ? null : traceRecordFor(request.headers.get("traceparent"), c.get("traceparent"), tracing.sampleRate, Math.random());
+  record.trace = trace;
   if (route.mirror !== null && mirrorThis(route.mirror, Math.random())) {
     const declaredLength = buffered !== undefined ? String(buffered.byteLength) : request.headers.get("content-length");
     body = startMirror(
       route.mirror,
       (c.get("routeRuntime").mirror as ClusterRuntime).balancer,
-      { method, pathAndQuery, headers, body, declaredLength, bodyStopped: watched?.stopped ?? null },
+      { method, pathAndQuery, headers, body, declaredLength, bodyStopped: watched?.stopped ?? null, trace },
       (work) => c.executionCtx.waitUntil(work),
       c.env,
     );
@@ -161,7 +168,6 @@ export const proxy = createMiddleware<AppEnv>(async (c) => {
   budget?.recordRequest();
 
   const health = c.get("clusterHealth");
-  const record = c.get("record");
   const tried = new Set<number>();
   let lastFailure: AttemptFailure = "connect-failure";
   for (let attempt = 0; ; attempt++) {
@@ -175,6 +181,13 @@ export const proxy = createMiddleware<AppEnv>(async (c) => {
     tried.add(targetIndex);
     const target = cluster.targets[targetIndex] as CompiledTarget;
 
+    let span: AttemptSpan | null = null;
+    if (trace !== null) {
+      // The origin's spans nest under this attempt's: its traceparent names the attempt's span.
+      span = attemptSpan("attempt", cluster.name, target.key, now);
+      trace.attempts.push(span);
+      headers.set("traceparent", attemptTraceparent(trace, span.spanId));
+    }
     balancer.started(targetIndex);
     const lease = health?.begin(targetIndex) ?? null;
     const result = await sendAttempt(cluster, {
@@ -194,6 +207,11 @@ export const proxy = createMiddleware<AppEnv>(async (c) => {
     record.attempts = attempt + 1;
     record.upstreamMs = end - now;
     record.upstreamStatus = result.kind === "response" ? result.response.status : null;
+    if (span !== null) {
+      span.endedAt = end;
+      span.status = record.upstreamStatus;
+      span.failure = result.kind === "failure" ? result.failure : null;
+    }
     const clientFault = clientFaultOf(result, watched, request, health !== null || result.kind === "failure");
     // Only evidence about the upstream feeds its health: an attempt the client spoiled (a body it
     // broke, abandoned, trickled or sent too much of) or walked away from says nothing about it.

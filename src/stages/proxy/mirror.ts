@@ -14,6 +14,7 @@ import type { CompiledTarget } from "../../lib/cluster/config.ts";
 import { MIRROR_MARKER } from "../../lib/headers.ts";
 import { count } from "../../lib/metrics.ts";
 import type { CompiledMirror } from "../../lib/mirror/config.ts";
+import { type AttemptSpan, attemptSpan, attemptTraceparent, type TraceRecord } from "../../lib/tracing/spans.ts";
 import { missingCertificate } from "./certificate.ts";
 
 export interface MirroredRequest {
@@ -24,6 +25,8 @@ export interface MirroredRequest {
   declaredLength: string | null;
   /** Aborted when the gateway stops the client's body: the copy must then fail as the real request does. */
   bodyStopped: AbortSignal | null;
+  /** The request's trace when tracing is on: each copy adds its client span to it. */
+  trace: TraceRecord | null;
 }
 
 /** Whether this request is one of the sampled share. */
@@ -37,6 +40,7 @@ async function sendCopy(
   request: MirroredRequest,
   body: ReadableStream<Uint8Array> | null,
   fetcher: Fetcher | null,
+  span: AttemptSpan | null,
 ): Promise<void> {
   const cluster = mirror.cluster;
   const index = balancer.pick();
@@ -45,6 +49,10 @@ async function sendCopy(
     // Marked, so the mirror can tell copies from real traffic (and never acts on them twice).
     const headers = new Headers(request.headers);
     headers.set(MIRROR_MARKER, "1");
+    if (span !== null) {
+      span.target = target.key;
+      headers.set("traceparent", attemptTraceparent(request.trace as TraceRecord, span.spanId));
+    }
     const url = target.origin + target.basePath + request.pathAndQuery;
     const init: RequestInit = {
       method: request.method,
@@ -57,12 +65,36 @@ async function sendCopy(
           : AbortSignal.any([AbortSignal.timeout(mirror.timeoutMs), request.bodyStopped]),
     };
     const response = await (fetcher === null ? fetch(url, init) : fetcher.fetch(url, init));
+    if (span !== null) span.status = response.status;
     await response.body?.cancel();
     count(mirror.metrics.sent);
   } catch {
+    if (span !== null) span.failure = "mirror-failed";
     await body?.cancel().catch(() => {});
     count(mirror.metrics.failed);
+  } finally {
+    if (span !== null) span.endedAt = Date.now();
   }
+}
+
+/** Sends a copy in the background; with tracing on, its span joins the request's trace, ending when the copy does. */
+function sendInBackground(
+  mirror: CompiledMirror,
+  balancer: Balancer,
+  request: MirroredRequest,
+  body: ReadableStream<Uint8Array> | null,
+  fetcher: Fetcher | null,
+  background: (work: Promise<unknown>) => void,
+): void {
+  const trace = request.trace;
+  // The target is filled in once the copy has picked one (synchronously, below).
+  const span = trace === null ? null : attemptSpan("mirror", mirror.cluster.name, "", Date.now());
+  const work = sendCopy(mirror, balancer, request, body, fetcher, span);
+  if (trace !== null && span !== null) {
+    span.done = work;
+    trace.attempts.push(span);
+  }
+  background(work);
 }
 
 /**
@@ -85,7 +117,7 @@ export function startMirror(
     return request.body;
   }
   if (request.body === null) {
-    background(sendCopy(mirror, balancer, request, null, fetcher));
+    sendInBackground(mirror, balancer, request, null, fetcher, background);
     return null;
   }
   const declared = request.declaredLength === null ? Number.NaN : Number(request.declaredLength);
@@ -94,7 +126,7 @@ export function startMirror(
     return request.body;
   }
   const [primary, copy] = request.body.tee();
-  background(sendCopy(mirror, balancer, request, withLength(copy, declared), fetcher));
+  sendInBackground(mirror, balancer, request, withLength(copy, declared), fetcher, background);
   return withLength(primary, declared);
 }
 
